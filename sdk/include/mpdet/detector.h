@@ -1,0 +1,71 @@
+// mpdet::Detector — load a .mpdet model and detect objects in images.
+//
+// Thread safety: one Detector runs one image at a time; detect() on the same Detector from two
+// threads at once is not allowed. Separate Detector objects are independent and may run
+// concurrently (each holds its own activation buffers; the model weights are shared read-only).
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "mpdet/detection.h"
+#include "mpdet/error.h"
+#include "mpdet/image.h"
+
+namespace mpdet {
+
+struct DetectorOptions {
+  std::string backend = "ref";  // "ref": reference float/integer kernels
+  int threads = 1;
+  // Unset values come from the model file.
+  std::optional<float> conf_threshold;
+  std::optional<float> nms_threshold;
+  std::optional<int> top_k;
+  std::optional<bool> multi_label;
+  std::optional<bool> letterbox;
+};
+
+struct StageTimes {
+  double preprocess_ms = 0;
+  double network_ms = 0;
+  double postprocess_ms = 0;
+};
+
+class Model;  // a loaded model, shareable between detectors
+
+// Loads and validates a .mpdet file; throws mpdet::Error naming the file and the problem.
+std::shared_ptr<const Model> load_model(const std::filesystem::path& path);
+
+class Detector {
+ public:
+  explicit Detector(const std::filesystem::path& model_path, const DetectorOptions& options = {});
+  Detector(std::shared_ptr<const Model> model, const DetectorOptions& options = {});
+  ~Detector();
+  Detector(Detector&&) noexcept;
+  Detector& operator=(Detector&&) noexcept;
+
+  // Boxes in pixels of `image`, sorted by descending score.
+  Detections detect(const ImageView& image);
+
+  const std::vector<std::string>& class_names() const;
+  int input_width() const;
+  int input_height() const;
+  std::string backend_name() const;
+  const StageTimes& last_times() const;
+
+  // Raw outputs of the last detect() (the detection heads before decoding), for tools and tests.
+  std::vector<std::vector<float>> raw_outputs() const;
+  // Runs only the network on an already preprocessed CHW input (for benchmarks and tests).
+  void run_network(const std::vector<float>& input_chw);
+  // The preprocessed network input of the last detect().
+  const std::vector<float>& last_input() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace mpdet

@@ -1,0 +1,57 @@
+// mpdet info model.mpdet — layers, shapes, MACs, parameters, bytes.
+#include <cstdio>
+#include <filesystem>
+
+#include "commands.h"
+#include "model/model_file.h"
+
+namespace mpdet::tools {
+
+Command add_info_command(CLI::App& app) {
+  auto path = std::make_shared<std::string>();
+  auto brief = std::make_shared<bool>(false);
+  CLI::App* cmd = app.add_subcommand("info", "Show a model's layers, shapes, MACs, parameters and size");
+  cmd->add_option("model", *path, ".mpdet file")->required();
+  cmd->add_flag("--brief", *brief, "Summary only, no per-layer table");
+  return [path, brief]() {
+    const model::Model m = model::load_model(*path);
+    std::printf("model    %s (from %s)\n", m.name.c_str(), m.source.c_str());
+    std::printf("input    %dx%d, %s, scale %.6g, %s resize\n", m.preprocess.width, m.preprocess.height,
+                m.preprocess.rgb ? "RGB" : "BGR", m.preprocess.scale,
+                m.preprocess.letterbox ? "letterbox" : "stretch");
+    if (!*brief) {
+      std::printf("\n%4s  %-18s %-9s %-16s %-14s %12s %10s\n", "#", "name", "kind", "inputs", "output",
+                  "MACs", "params");
+      for (std::size_t i = 0; i < m.layers.size(); ++i) {
+        const model::Layer& l = m.layers[i];
+        std::string inputs;
+        for (int in : l.inputs) inputs += (inputs.empty() ? "" : ",") + std::to_string(in);
+        std::string kind = model::to_string(l.kind);
+        if (l.kind == model::LayerKind::Conv2d) {
+          kind = std::to_string(l.conv.kernel) + "x" + std::to_string(l.conv.kernel) +
+                 (l.conv.groups > 1 ? (l.conv.groups == l.conv.out_channels ? " dw" : " g") : "") +
+                 (l.conv.stride > 1 ? " /" + std::to_string(l.conv.stride) : "");
+        }
+        const std::string shape = std::to_string(l.output.channels) + "x" + std::to_string(l.output.height) +
+                                  "x" + std::to_string(l.output.width);
+        long long params = 0;
+        if (l.kind == model::LayerKind::Conv2d)
+          params = static_cast<long long>(m.tensors[l.weight_tensor].elements() + m.tensors[l.bias_tensor].elements());
+        std::printf("%4zu  %-18s %-9s %-16s %-14s %12lld %10lld\n", i, l.name.c_str(), kind.c_str(),
+                    inputs.c_str(), shape.c_str(), static_cast<long long>(model::conv_macs(m, l)), params);
+      }
+      std::printf("\n");
+    }
+    std::printf("layers   %zu\n", m.layers.size());
+    std::printf("MACs     %.4f G\n", model::total_macs(m) / 1e9);
+    std::printf("params   %lld (%.2f MB as float32)\n", static_cast<long long>(model::total_parameters(m)),
+                model::total_parameters(m) * 4 / 1e6);
+    std::printf("file     %lld bytes\n", static_cast<long long>(std::filesystem::file_size(*path)));
+    std::printf("heads    %zu YOLO heads, %zu classes:", m.postprocess.yolo_heads.size(), m.class_names.size());
+    for (const auto& c : m.class_names) std::printf(" %s", c.c_str());
+    std::printf("\n");
+    return 0;
+  };
+}
+
+}  // namespace mpdet::tools
