@@ -324,6 +324,9 @@ Model deserialize_model(std::span<const std::uint8_t> bytes) {
   if (version != kModelFormatVersion)
     throw Error("unsupported .mpdet format version " + std::to_string(version) + " (this build reads " +
                 std::to_string(kModelFormatVersion) + ")");
+  // Reserved header bytes are not covered by the checksum, so they must be exactly zero.
+  if (get_u32(&bytes[12]) != 0 || get_u64(&bytes[48]) != 0 || get_u64(&bytes[56]) != 0)
+    throw Error("corrupt header: reserved bytes are not zero");
   const std::uint64_t json_size = get_u64(&bytes[16]);
   const std::uint64_t data_offset = get_u64(&bytes[24]);
   const std::uint64_t data_size = get_u64(&bytes[32]);
