@@ -1,0 +1,41 @@
+// Choosing the clipping range of an 8-bit activation tensor from calibration statistics.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace mpdet::quant {
+
+// A fixed-range histogram of observed values (range set from a first min/max pass).
+class Histogram {
+ public:
+  Histogram(float lo, float hi, int bins = 2048);
+  void add(const float* values, std::size_t n);  // values outside [lo, hi] go to the end bins
+  float lo() const { return lo_; }
+  float hi() const { return hi_; }
+  const std::vector<std::uint64_t>& counts() const { return counts_; }
+  double bin_centre(int i) const;
+
+ private:
+  float lo_, hi_;
+  std::vector<std::uint64_t> counts_;
+};
+
+enum class RangeMethod { MinMax, Percentile, Mse };
+RangeMethod parse_range_method(const std::string& name);  // "minmax" | "percentile" | "mse"
+
+struct Range {
+  float lo = 0, hi = 0;  // lo <= 0 <= hi always (zero must be exactly representable)
+};
+
+// MinMax: the observed range. Percentile: the 0.01% and 99.99% quantiles. Mse: the [lo, hi] that
+// minimises the expected squared error of uint8 quantization over the histogram (clipping error of
+// values outside plus rounding error Δ²/12 of values inside, Δ = (hi - lo) / 255), searched over
+// shrinking lo and hi independently.
+Range choose_range(const Histogram& histogram, RangeMethod method);
+
+// Expected squared quantization error of the histogram's values for a given range (used by Mse).
+double quantization_mse(const Histogram& histogram, Range range);
+
+}  // namespace mpdet::quant
