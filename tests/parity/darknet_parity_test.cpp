@@ -27,7 +27,7 @@ const DarknetCase kModels[] = {{"yolo-fastest-voc", "yolo-fastest"},
                                {"yolo-fastest-xl-voc", "yolo-fastest-xl"},
                                {"mobilenetv2-yolov3-nano-voc", "MobileNetV2-YOLOv3-Nano-voc"}};
 // VOC images of different sizes and content (dev set ids and one test image).
-const char* kImages[] = {"000005", "000007", "000009", "000012", "000017", "000019"};
+const char* kImages[] = {"000005", "000007", "000012", "000016", "000017", "000001", "004545"};
 
 class DarknetParity : public ::testing::TestWithParam<DarknetCase> {
  protected:
@@ -90,8 +90,8 @@ TEST_P(DarknetParity, RawHeadOutputsMatchOpenCV) {
       for (std::size_t i = 0; i < actual[h].size(); ++i) {
         const double diff = std::abs(actual[h][i] - e[i]);
         worst = std::max(worst, diff);
-        // Logits are O(10); a few float ulps of accumulated rounding is all that may differ.
-        ASSERT_LE(diff, 2e-3 * std::max(1.0, std::abs(double(e[i]))))
+        // Logits are O(10); only float summation order may differ (measured: <= 1.2e-4).
+        ASSERT_LE(diff, 5e-4 * std::max(1.0, std::abs(double(e[i]))))
             << GetParam().stem << " image " << id << " head " << h << " index " << i;
       }
     }
@@ -171,8 +171,8 @@ TEST_P(DarknetParity, DetectionsMatchOpenCVDecode) {
 }
 
 INSTANTIATE_TEST_SUITE_P(SharedModels, DarknetParity, ::testing::ValuesIn(kModels),
-                         [](const auto& info) {
-                           std::string n = info.param.stem;
+                         [](const auto& param_info) {
+                           std::string n = param_info.param.stem;
                            std::replace(n.begin(), n.end(), '-', '_');
                            return n;
                          });

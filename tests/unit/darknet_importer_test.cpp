@@ -67,7 +67,7 @@ TEST(DarknetImporter, FoldsBatchNormAsDarknetComputesIt) {
   const auto& w = m.tensors[m.layers[1].weight_tensor].data;
   const auto& b = m.tensors[m.layers[1].bias_tensor].data;
   for (int c = 0; c < 8; ++c) {
-    const double factor = f(8 + c) / (std::sqrt(double(f(24 + c))) + 1e-6);
+    const double factor = f(8 + c) / std::sqrt(double(f(24 + c)) + 1e-6);
     EXPECT_NEAR(b[c], f(c) - f(16 + c) * factor, 1e-5);
     EXPECT_NEAR(w[c * 27 + 4], f(32 + c * 27 + 4) * factor, 1e-5);
   }

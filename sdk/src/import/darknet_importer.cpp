@@ -287,11 +287,12 @@ Model import_darknet_from_memory(const std::string& cfg_text, const std::vector<
       }
       std::vector<float> w = reader.floats(per_filter * n, what);
       if (batch_norm) {
-        // Darknet normalises as (x - mean) / (sqrt(var) + 1e-6) * gamma + beta; folding that
-        // into the convolution keeps the float network's arithmetic one multiply-add per weight.
+        // The Darknet fork these models were trained with (AlexeyAB's; scale_x_y and iou_loss
+        // come from it) normalises as (x - mean) / sqrt(var + 1e-6) * gamma + beta. Folding it
+        // into the convolution leaves one multiply-add per weight.
         for (int c = 0; c < n; ++c) {
           if (variance[c] < 0) fail(s, "batch-norm variance is negative");
-          const double factor = gamma[c] / (std::sqrt(static_cast<double>(variance[c])) + 1e-6);
+          const double factor = gamma[c] / std::sqrt(static_cast<double>(variance[c]) + 1e-6);
           for (std::size_t k = 0; k < per_filter; ++k)
             w[c * per_filter + k] = static_cast<float>(w[c * per_filter + k] * factor);
           bias[c] = static_cast<float>(bias[c] - mean[c] * factor);
