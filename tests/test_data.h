@@ -11,6 +11,8 @@ inline std::filesystem::path data_dir() {
   return MPDET_TEST_DATA_DIR;
 }
 
-inline std::filesystem::path voc_root() { return data_dir() / "data" / "VOCdevkit" / "VOC2007"; }
+inline std::filesystem::path voc_root() {
+  return data_dir() / "data" / "VOCdevkit" / "VOC2007";
+}
 
 }  // namespace mpdet::test

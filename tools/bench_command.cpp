@@ -15,12 +15,15 @@
 namespace mpdet::tools {
 namespace {
 
-nlohmann::json stats_json(const Stats& s) { return {{"median", s.median}, {"min", s.min}, {"max", s.max}}; }
+nlohmann::json stats_json(const Stats& s) {
+  return {{"median", s.median}, {"min", s.min}, {"max", s.max}};
+}
 
 double time_ms(const std::function<void()>& work) {
   const auto start = std::chrono::steady_clock::now();
   work();
-  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+      .count();
 }
 
 }  // namespace
@@ -36,17 +39,27 @@ Command add_bench_command(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("bench", "Time preprocessing, network and post-processing");
   cmd->add_option("model", a->model, ".mpdet file")->required();
   cmd->add_option("--backend", a->backend, "Backend")->capture_default_str();
-  cmd->add_option("--threads", a->threads, "Threads")->check(CLI::Range(1, 256))->capture_default_str();
-  cmd->add_option("--runs", a->runs, "Timed runs")->check(CLI::Range(1, 100000))->capture_default_str();
-  cmd->add_option("--warmup", a->warmup, "Untimed runs first")->check(CLI::Range(0, 1000))->capture_default_str();
-  cmd->add_option("--image", a->image, "Input image (default: VOC2007 000005.jpg from the data dir)");
-  cmd->add_option("--peer-darknet", a->peer, "Darknet CFG WEIGHTS: also time OpenCV dnn's float network, interleaved")
+  cmd->add_option("--threads", a->threads, "Threads")
+      ->check(CLI::Range(1, 256))
+      ->capture_default_str();
+  cmd->add_option("--runs", a->runs, "Timed runs")
+      ->check(CLI::Range(1, 100000))
+      ->capture_default_str();
+  cmd->add_option("--warmup", a->warmup, "Untimed runs first")
+      ->check(CLI::Range(0, 1000))
+      ->capture_default_str();
+  cmd->add_option("--image", a->image,
+                  "Input image (default: VOC2007 000005.jpg from the data dir)");
+  cmd->add_option("--peer-darknet", a->peer,
+                  "Darknet CFG WEIGHTS: also time OpenCV dnn's float network, interleaved")
       ->expected(2);
   cmd->add_flag("--per-layer", a->per_layer, "Per-layer time, MACs and GMAC/s");
   cmd->add_flag("--json", a->json, "Print JSON instead of a table");
   return [a]() {
-    const std::string image_path = a->image.empty()
-        ? (data_dir() / "data" / "VOCdevkit" / "VOC2007" / "JPEGImages" / "000005.jpg").string() : a->image;
+    const std::string image_path =
+        a->image.empty()
+            ? (data_dir() / "data" / "VOCdevkit" / "VOC2007" / "JPEGImages" / "000005.jpg").string()
+            : a->image;
     const cv::Mat image = cv::imread(image_path, cv::IMREAD_COLOR);
     if (image.empty()) throw Error("cannot read image '" + image_path + "'");
     DetectorOptions options;
@@ -64,7 +77,8 @@ Command add_bench_command(CLI::App& app) {
       peer = cv::dnn::readNetFromDarknet(a->peer[0], a->peer[1]);
       peer.setPreferableBackend(cv::dnn::DNN_BACKEND_OPENCV);
       peer_blob = cv::Mat({1, 3, detector.input_height(), detector.input_width()}, CV_32F,
-                          const_cast<float*>(input.data())).clone();
+                          const_cast<float*>(input.data()))
+                      .clone();
     }
     auto run_peer = [&] {
       peer.setInput(peer_blob);
@@ -82,7 +96,8 @@ Command add_bench_command(CLI::App& app) {
       post.push_back(detector.last_times().postprocess_ms);
       if (!a->peer.empty()) peer_ms.push_back(peer_time);
     }
-    const Stats s_pre = summarize(pre), s_net = summarize(net), s_post = summarize(post), s_peer = summarize(peer_ms);
+    const Stats s_pre = summarize(pre), s_net = summarize(net), s_post = summarize(post),
+                s_peer = summarize(peer_ms);
 
     nlohmann::json layers = nlohmann::json::array();
     if (a->per_layer) {
@@ -98,15 +113,23 @@ Command add_bench_command(CLI::App& app) {
       for (std::size_t i = 1; i < graph.layers.size(); ++i) {
         const double ms = summarize(samples[i]).median;
         const double macs = static_cast<double>(model::conv_macs(graph, graph.layers[i]));
-        layers.push_back({{"layer", i}, {"name", graph.layers[i].name}, {"kind", model::to_string(graph.layers[i].kind)},
-                          {"ms", ms}, {"macs", macs}, {"gmacs", ms > 0 ? macs / ms / 1e6 : 0.0}});
+        layers.push_back({{"layer", i},
+                          {"name", graph.layers[i].name},
+                          {"kind", model::to_string(graph.layers[i].kind)},
+                          {"ms", ms},
+                          {"macs", macs},
+                          {"gmacs", ms > 0 ? macs / ms / 1e6 : 0.0}});
       }
     }
 
     if (a->json) {
-      nlohmann::json out = {{"backend", detector.backend_name()}, {"threads", a->threads}, {"runs", a->runs},
-                            {"model", a->model}, {"image", image_path},
-                            {"preprocess_ms", stats_json(s_pre)}, {"network_ms", stats_json(s_net)},
+      nlohmann::json out = {{"backend", detector.backend_name()},
+                            {"threads", a->threads},
+                            {"runs", a->runs},
+                            {"model", a->model},
+                            {"image", image_path},
+                            {"preprocess_ms", stats_json(s_pre)},
+                            {"network_ms", stats_json(s_net)},
                             {"postprocess_ms", stats_json(s_post)}};
       if (!a->peer.empty()) {
         out["opencv_dnn_float_network_ms"] = stats_json(s_peer);
@@ -116,8 +139,9 @@ Command add_bench_command(CLI::App& app) {
       std::printf("%s\n", out.dump(2).c_str());
       return 0;
     }
-    std::printf("model %s, backend %s, %d thread(s), %d runs (+%d warm-up), image %dx%d\n", a->model.c_str(),
-                detector.backend_name().c_str(), a->threads, a->runs, a->warmup, image.cols, image.rows);
+    std::printf("model %s, backend %s, %d thread(s), %d runs (+%d warm-up), image %dx%d\n",
+                a->model.c_str(), detector.backend_name().c_str(), a->threads, a->runs, a->warmup,
+                image.cols, image.rows);
     std::printf("%-26s %10s %10s %10s\n", "stage (ms)", "median", "min", "max");
     auto row = [](const char* name, const Stats& s) {
       std::printf("%-26s %10.3f %10.3f %10.3f\n", name, s.median, s.min, s.max);
@@ -132,9 +156,9 @@ Command add_bench_command(CLI::App& app) {
     if (a->per_layer) {
       std::printf("\n%4s %-20s %-9s %10s %12s %9s\n", "#", "layer", "kind", "ms", "MACs", "GMAC/s");
       for (const auto& l : layers)
-        std::printf("%4d %-20s %-9s %10.4f %12.0f %9.2f\n", l["layer"].get<int>(), l["name"].get<std::string>().c_str(),
-                    l["kind"].get<std::string>().c_str(), l["ms"].get<double>(), l["macs"].get<double>(),
-                    l["gmacs"].get<double>());
+        std::printf("%4d %-20s %-9s %10.4f %12.0f %9.2f\n", l["layer"].get<int>(),
+                    l["name"].get<std::string>().c_str(), l["kind"].get<std::string>().c_str(),
+                    l["ms"].get<double>(), l["macs"].get<double>(), l["gmacs"].get<double>());
     }
     return 0;
   };

@@ -14,5 +14,6 @@ Command add_info_command(CLI::App& app);
 Command add_eval_command(CLI::App& app);
 Command add_detect_command(CLI::App& app);
 Command add_bench_command(CLI::App& app);
+Command add_quantize_command(CLI::App& app);
 
 }  // namespace mpdet::tools

@@ -14,7 +14,8 @@ namespace mpdet::tools {
 namespace {
 
 bool is_image_path(const std::filesystem::path& p) {
-  static const std::set<std::string> kImageExtensions = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".ppm"};
+  static const std::set<std::string> kImageExtensions = {".jpg",  ".jpeg", ".png",  ".bmp",
+                                                         ".webp", ".tif",  ".tiff", ".ppm"};
   std::string ext = p.extension().string();
   for (char& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return kImageExtensions.count(ext) > 0;
@@ -23,8 +24,8 @@ bool is_image_path(const std::filesystem::path& p) {
 // A temporary path beside `final_path` that keeps its extension (OpenCV picks the encoder from it).
 std::filesystem::path temp_beside(const std::filesystem::path& final_path) {
   std::filesystem::path temp = final_path;
-  temp.replace_filename("." + final_path.stem().string() + ".tmp-" + std::to_string(std::random_device{}()) +
-                        final_path.extension().string());
+  temp.replace_filename("." + final_path.stem().string() + ".tmp-" +
+                        std::to_string(std::random_device{}()) + final_path.extension().string());
   return temp;
 }
 
@@ -47,15 +48,22 @@ Command add_detect_command(CLI::App& app) {
     int max_frames = 0;
   };
   auto a = std::make_shared<Args>();
-  CLI::App* cmd = app.add_subcommand("detect", "Detect objects in an image or a video and draw them");
+  CLI::App* cmd =
+      app.add_subcommand("detect", "Detect objects in an image or a video and draw them");
   cmd->add_option("model", a->model, ".mpdet file")->required();
   cmd->add_option("input", a->input, "Image or video file")->required();
   cmd->add_option("-o,--output", a->output, "Annotated image or video (.mp4, .avi)")->required();
   cmd->add_option("--json", a->json, "Write detections as JSON Lines (one line per frame)");
   cmd->add_option("--backend", a->backend, "Backend")->capture_default_str();
-  cmd->add_option("--threads", a->threads, "Threads")->check(CLI::Range(1, 256))->capture_default_str();
-  cmd->add_option("--conf", a->conf, "Score threshold")->check(CLI::Range(0.0, 1.0))->capture_default_str();
-  cmd->add_option("--nms", a->nms, "NMS IoU threshold")->check(CLI::Range(0.0, 1.0))->capture_default_str();
+  cmd->add_option("--threads", a->threads, "Threads")
+      ->check(CLI::Range(1, 256))
+      ->capture_default_str();
+  cmd->add_option("--conf", a->conf, "Score threshold")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
+  cmd->add_option("--nms", a->nms, "NMS IoU threshold")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
   cmd->add_option("--max-frames", a->max_frames, "Stop after N frames (0 = all)");
   return [a]() {
     DetectorOptions options;
@@ -71,7 +79,8 @@ Command add_detect_command(CLI::App& app) {
     auto record = [&](int frame, double time_ms, const Detections& dets) {
       nlohmann::json list = nlohmann::json::array();
       for (const Detection& d : dets) list.push_back(detection_json(d, names));
-      jsonl << nlohmann::json{{"frame", frame}, {"time_ms", time_ms}, {"detections", list}}.dump() << "\n";
+      jsonl << nlohmann::json{{"frame", frame}, {"time_ms", time_ms}, {"detections", list}}.dump()
+            << "\n";
     };
 
     const std::filesystem::path output = a->output;
@@ -88,12 +97,14 @@ Command add_detect_command(CLI::App& app) {
       std::printf("%zu detections -> %s\n", dets.size(), output.c_str());
     } else {
       cv::VideoCapture capture(a->input);
-      if (!capture.isOpened()) throw Error("cannot open video '" + a->input + "' (unreadable or unsupported)");
+      if (!capture.isOpened())
+        throw Error("cannot open video '" + a->input + "' (unreadable or unsupported)");
       double fps = capture.get(cv::CAP_PROP_FPS);
       if (!(fps > 0 && fps < 1000)) fps = 25;
       const int frame_count = static_cast<int>(capture.get(cv::CAP_PROP_FRAME_COUNT));
       const std::string ext = output.extension().string();
-      const int fourcc = ext == ".avi" ? cv::VideoWriter::fourcc('M', 'J', 'P', 'G') : cv::VideoWriter::fourcc('m', 'p', '4', 'v');
+      const int fourcc = ext == ".avi" ? cv::VideoWriter::fourcc('M', 'J', 'P', 'G')
+                                       : cv::VideoWriter::fourcc('m', 'p', '4', 'v');
       cv::VideoWriter writer;
       Progress progress("detect", frame_count > 0 ? frame_count : 0);
       std::vector<double> network_ms;
@@ -121,8 +132,8 @@ Command add_detect_command(CLI::App& app) {
       if (index == 0) throw Error("video '" + a->input + "' has no readable frames");
       writer.release();
       move_into_place(temp, output);
-      std::printf("%d frames -> %s (network median %.1f ms/frame, backend %s)\n", index, output.c_str(),
-                  summarize(network_ms).median, detector.backend_name().c_str());
+      std::printf("%d frames -> %s (network median %.1f ms/frame, backend %s)\n", index,
+                  output.c_str(), summarize(network_ms).median, detector.backend_name().c_str());
     }
     if (!a->json.empty()) write_text_atomically(a->json, jsonl.str());
     return 0;

@@ -24,21 +24,31 @@ Command add_eval_command(CLI::App& app) {
   auto a = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand("eval", "VOC mAP of a model on a VOCdevkit image set");
   cmd->add_option("model", a->model, ".mpdet file")->required();
-  cmd->add_option("--voc", a->voc, "VOC2007-style devkit directory (default: <data dir>/data/VOCdevkit/VOC2007)");
+  cmd->add_option("--voc", a->voc,
+                  "VOC2007-style devkit directory (default: <data dir>/data/VOCdevkit/VOC2007)");
   cmd->add_option("--set", a->set, "Image set name in ImageSets/Main")->capture_default_str();
   cmd->add_option("--backend", a->backend, "Backend")->capture_default_str();
-  cmd->add_option("--threads", a->threads, "Images evaluated in parallel")->check(CLI::Range(1, 256))->capture_default_str();
-  cmd->add_option("--conf", a->conf, "Score threshold")->check(CLI::Range(0.0, 1.0))->capture_default_str();
-  cmd->add_option("--nms", a->nms, "NMS IoU threshold")->check(CLI::Range(0.0, 1.0))->capture_default_str();
-  cmd->add_option("--topk", a->top_k, "Detections kept per image (0 = all)")->check(CLI::NonNegativeNumber)->capture_default_str();
+  cmd->add_option("--threads", a->threads, "Images evaluated in parallel")
+      ->check(CLI::Range(1, 256))
+      ->capture_default_str();
+  cmd->add_option("--conf", a->conf, "Score threshold")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
+  cmd->add_option("--nms", a->nms, "NMS IoU threshold")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
+  cmd->add_option("--topk", a->top_k, "Detections kept per image (0 = all)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   cmd->add_flag("--letterbox", a->letterbox, "Letterbox resize instead of the model's default");
   cmd->add_option("--limit", a->limit, "Evaluate only the first N images of the set");
   cmd->add_option("--dets-out", a->dets_out, "Write all detections as JSON");
   cmd->add_option("--report", a->report, "Write the mAP report as JSON");
-  cmd->add_option("--results-dir", a->results_dir, "Write the devkit's per-class result files here");
+  cmd->add_option("--results-dir", a->results_dir,
+                  "Write the devkit's per-class result files here");
   return [a]() {
-    const std::filesystem::path voc =
-        a->voc.empty() ? data_dir() / "data" / "VOCdevkit" / "VOC2007" : std::filesystem::path(a->voc);
+    const std::filesystem::path voc = a->voc.empty() ? data_dir() / "data" / "VOCdevkit" / "VOC2007"
+                                                     : std::filesystem::path(a->voc);
     const auto model = load_model(a->model);
     DetectorOptions options;
     options.backend = a->backend;
@@ -93,7 +103,8 @@ Command add_eval_command(CLI::App& app) {
     progress.update(done);
     progress.finish();
     if (failed) throw Error(first_error);
-    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
     std::vector<eval::ImageDetection> all;
     for (std::size_t i = 0; i < ids.size(); ++i)
@@ -103,32 +114,45 @@ Command add_eval_command(CLI::App& app) {
     std::printf("%-14s %6s %8s %9s %9s\n", "class", "gt", "dets", "AP(07)", "AP(all)");
     nlohmann::json per_class = nlohmann::json::object();
     for (const eval::ClassResult& c : result.classes) {
-      std::printf("%-14s %6d %8d %9.2f %9.2f\n", c.name.c_str(), c.positives, c.detections, 100 * c.ap_voc07,
-                  100 * c.ap_all);
-      per_class[c.name] = {{"ap_voc07", c.ap_voc07}, {"ap_voc12", c.ap_all}, {"positives", c.positives},
+      std::printf("%-14s %6d %8d %9.2f %9.2f\n", c.name.c_str(), c.positives, c.detections,
+                  100 * c.ap_voc07, 100 * c.ap_all);
+      per_class[c.name] = {{"ap_voc07", c.ap_voc07},
+                           {"ap_voc12", c.ap_all},
+                           {"positives", c.positives},
                            {"detections", c.detections}};
     }
-    std::printf("mAP VOC07 11-point %.2f   all-point %.2f   (%zu images, backend %s, %.1f s, %.1f img/s)\n",
-                100 * result.map_voc07, 100 * result.map_all, ids.size(), detectors[0].backend_name().c_str(),
-                seconds, ids.size() / seconds);
+    std::printf(
+        "mAP VOC07 11-point %.2f   all-point %.2f   (%zu images, backend %s, %.1f s, %.1f img/s)\n",
+        100 * result.map_voc07, 100 * result.map_all, ids.size(),
+        detectors[0].backend_name().c_str(), seconds, ids.size() / seconds);
 
     if (!a->report.empty()) {
-      const nlohmann::json report = {{"map_voc07", result.map_voc07}, {"map_voc12", result.map_all},
-                                     {"per_class", per_class},        {"images", ids.size()},
-                                     {"set", a->set},                 {"backend", detectors[0].backend_name()},
-                                     {"model", a->model},             {"conf", a->conf},
-                                     {"nms", a->nms},                 {"topk", a->top_k},
+      const nlohmann::json report = {{"map_voc07", result.map_voc07},
+                                     {"map_voc12", result.map_all},
+                                     {"per_class", per_class},
+                                     {"images", ids.size()},
+                                     {"set", a->set},
+                                     {"backend", detectors[0].backend_name()},
+                                     {"model", a->model},
+                                     {"conf", a->conf},
+                                     {"nms", a->nms},
+                                     {"topk", a->top_k},
                                      {"seconds", seconds}};
       write_text_atomically(a->report, report.dump(2) + "\n");
     }
     if (!a->dets_out.empty()) {
       nlohmann::json dets = nlohmann::json::array();
       for (const auto& d : all)
-        dets.push_back({{"image_id", d.image_id}, {"class", d.detection.class_id}, {"score", d.detection.score},
-                        {"bbox", {d.detection.box.x1, d.detection.box.y1, d.detection.box.x2, d.detection.box.y2}}});
+        dets.push_back(
+            {{"image_id", d.image_id},
+             {"class", d.detection.class_id},
+             {"score", d.detection.score},
+             {"bbox",
+              {d.detection.box.x1, d.detection.box.y1, d.detection.box.x2, d.detection.box.y2}}});
       write_text_atomically(a->dets_out, dets.dump() + "\n");
     }
-    if (!a->results_dir.empty()) eval::write_voc_result_files(a->results_dir, a->set, model_classes, all);
+    if (!a->results_dir.empty())
+      eval::write_voc_result_files(a->results_dir, a->set, model_classes, all);
     return 0;
   };
 }

@@ -17,8 +17,11 @@ Stats summarize(std::vector<double> samples) {
 }
 
 Progress::Progress(std::string label, std::size_t total)
-    : label_(std::move(label)), total_(total), enabled_(isatty(STDERR_FILENO) != 0),
-      start_(std::chrono::steady_clock::now()), last_(start_) {}
+    : label_(std::move(label)),
+      total_(total),
+      enabled_(isatty(STDERR_FILENO) != 0),
+      start_(std::chrono::steady_clock::now()),
+      last_(start_) {}
 
 void Progress::update(std::size_t done) {
   if (!enabled_) return;
@@ -43,10 +46,11 @@ void write_text_atomically(const std::filesystem::path& path, const std::string&
 }
 
 nlohmann::json detection_json(const Detection& d, const std::vector<std::string>& class_names) {
-  return {{"class", d.class_id},
-          {"name", d.class_id < static_cast<int>(class_names.size()) ? class_names[d.class_id] : ""},
-          {"score", d.score},
-          {"bbox", {d.box.x1, d.box.y1, d.box.x2, d.box.y2}}};
+  return {
+      {"class", d.class_id},
+      {"name", d.class_id < static_cast<int>(class_names.size()) ? class_names[d.class_id] : ""},
+      {"score", d.score},
+      {"bbox", {d.box.x1, d.box.y1, d.box.x2, d.box.y2}}};
 }
 
 void draw_detections(cv::Mat& bgr, const Detections& detections,
@@ -57,18 +61,20 @@ void draw_detections(cv::Mat& bgr, const Detections& detections,
     cv::cvtColor(hsv, rgb, cv::COLOR_HSV2BGR);
     const cv::Vec3b c = rgb.at<cv::Vec3b>(0, 0);
     const cv::Scalar colour(c[0], c[1], c[2]);
-    const cv::Point p1(cvRound(d.box.x1), cvRound(d.box.y1)), p2(cvRound(d.box.x2), cvRound(d.box.y2));
+    const cv::Point p1(cvRound(d.box.x1), cvRound(d.box.y1)),
+        p2(cvRound(d.box.x2), cvRound(d.box.y2));
     cv::rectangle(bgr, p1, p2, colour, 2);
     char label[96];
-    const std::string name = d.class_id < static_cast<int>(class_names.size()) ? class_names[d.class_id] : "?";
+    const std::string name =
+        d.class_id < static_cast<int>(class_names.size()) ? class_names[d.class_id] : "?";
     std::snprintf(label, sizeof label, "%s %.2f", name.c_str(), d.score);
     int baseline = 0;
     const cv::Size size = cv::getTextSize(label, cv::FONT_HERSHEY_SIMPLEX, 0.45, 1, &baseline);
     const cv::Point text_origin(p1.x, std::max(p1.y, size.height + 4));
-    cv::rectangle(bgr, text_origin - cv::Point(0, size.height + 4), text_origin + cv::Point(size.width + 2, 0),
-                  colour, cv::FILLED);
-    cv::putText(bgr, label, text_origin - cv::Point(-1, 3), cv::FONT_HERSHEY_SIMPLEX, 0.45, {0, 0, 0}, 1,
-                cv::LINE_AA);
+    cv::rectangle(bgr, text_origin - cv::Point(0, size.height + 4),
+                  text_origin + cv::Point(size.width + 2, 0), colour, cv::FILLED);
+    cv::putText(bgr, label, text_origin - cv::Point(-1, 3), cv::FONT_HERSHEY_SIMPLEX, 0.45,
+                {0, 0, 0}, 1, cv::LINE_AA);
   }
 }
 

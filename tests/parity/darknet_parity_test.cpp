@@ -76,7 +76,8 @@ TEST_P(DarknetParity, RawHeadOutputsMatchOpenCV) {
   double worst = 0;
   for (const char* id : kImages) {
     const cv::Mat image = read_image(id);
-    const cv::Mat blob = cv::dnn::blobFromImage(image, 1.0 / 255, {320, 320}, {}, /*swapRB=*/true, false);
+    const cv::Mat blob =
+        cv::dnn::blobFromImage(image, 1.0 / 255, {320, 320}, {}, /*swapRB=*/true, false);
     net_.setInput(blob);
     std::vector<cv::Mat> expected;
     net_.forward(expected, head_names);
@@ -102,7 +103,8 @@ TEST_P(DarknetParity, RawHeadOutputsMatchOpenCV) {
 
 // Detections from OpenCV's Region layers (which apply sigmoid, anchors and objectness x class
 // themselves), made class-aware with cv::dnn::NMSBoxes.
-mpdet::Detections opencv_detections(cv::dnn::Net& net, const cv::Mat& image, float conf, float nms) {
+mpdet::Detections opencv_detections(cv::dnn::Net& net, const cv::Mat& image, float conf,
+                                    float nms) {
   net.setInput(cv::dnn::blobFromImage(image, 1.0 / 255, {320, 320}, {}, true, false));
   std::vector<cv::Mat> outs;
   net.forward(outs, net.getUnconnectedOutLayersNames());
@@ -129,7 +131,8 @@ mpdet::Detections opencv_detections(cv::dnn::Net& net, const cv::Mat& image, flo
     cv::dnn::NMSBoxes(boxes, scores, 0.0f, nms, keep);
     for (int k : keep) {
       const cv::Rect2d& b = boxes[k];
-      result.push_back({c, scores[k], {float(b.x), float(b.y), float(b.x + b.width), float(b.y + b.height)}});
+      result.push_back(
+          {c, scores[k], {float(b.x), float(b.y), float(b.x + b.width), float(b.y + b.height)}});
     }
   }
   return result;
@@ -165,7 +168,8 @@ TEST_P(DarknetParity, DetectionsMatchOpenCVDecode) {
     const mpdet::Detections theirs = opencv_detections(net_, image, 0.2f, 0.45f);
     expect_matched(ours, theirs, 0.3f, std::string("mpdet->opencv ") + id);
     expect_matched(theirs, ours, 0.3f, std::string("opencv->mpdet ") + id);
-    compared += static_cast<int>(std::count_if(ours.begin(), ours.end(), [](auto& d) { return d.score > 0.3f; }));
+    compared += static_cast<int>(
+        std::count_if(ours.begin(), ours.end(), [](auto& d) { return d.score > 0.3f; }));
   }
   EXPECT_GT(compared, 5) << "too few confident detections for a meaningful comparison";
 }

@@ -12,8 +12,9 @@ namespace {
 using mpdet::import::import_darknet_from_memory;
 using mpdet::model::LayerKind;
 
-mpdet::model::Model import_tiny(const std::string& cfg = mpdet::test::kTinyCfg,
-                                const std::vector<std::uint8_t>& weights = mpdet::test::tiny_weights()) {
+mpdet::model::Model import_tiny(
+    const std::string& cfg = mpdet::test::kTinyCfg,
+    const std::vector<std::uint8_t>& weights = mpdet::test::tiny_weights()) {
   return import_darknet_from_memory(cfg, weights, {"cat", "dog"}, "tiny");
 }
 
@@ -44,7 +45,8 @@ TEST(DarknetImporter, BuildsTheGraphOfEverySection) {
   EXPECT_EQ(m.layers[6].kind, LayerKind::Upsample);
   EXPECT_EQ(m.layers[6].inputs, (std::vector<int>{4})) << "route -3 from layer 7 is the maxpool";
   EXPECT_EQ(m.layers[7].kind, LayerKind::Concat);
-  EXPECT_EQ(m.layers[7].inputs, (std::vector<int>{6, 2})) << "darknet layer 1 is the depthwise conv";
+  EXPECT_EQ(m.layers[7].inputs, (std::vector<int>{6, 2}))
+      << "darknet layer 1 is the depthwise conv";
   EXPECT_EQ(m.layers[7].output, (mpdet::ops::Shape{16, 16, 16}));
   ASSERT_EQ(m.postprocess.yolo_heads.size(), 2u);
   EXPECT_EQ(m.postprocess.yolo_heads[0].layer, 5);
@@ -75,21 +77,32 @@ TEST(DarknetImporter, FoldsBatchNormAsDarknetComputesIt) {
 
 TEST(DarknetImporter, RejectsTruncatedAndOversizedWeights) {
   const std::size_t n = mpdet::test::tiny_weight_floats();
-  expect_error([&] { import_tiny(mpdet::test::kTinyCfg, mpdet::test::tiny_weights(n - 1)); }, "truncated");
-  expect_error([&] { import_tiny(mpdet::test::kTinyCfg, mpdet::test::tiny_weights(n + 3)); }, "bytes more");
-  expect_error([&] { import_tiny(mpdet::test::kTinyCfg, std::vector<std::uint8_t>(7)); }, "too short");
+  expect_error([&] { import_tiny(mpdet::test::kTinyCfg, mpdet::test::tiny_weights(n - 1)); },
+               "truncated");
+  expect_error([&] { import_tiny(mpdet::test::kTinyCfg, mpdet::test::tiny_weights(n + 3)); },
+               "bytes more");
+  expect_error([&] { import_tiny(mpdet::test::kTinyCfg, std::vector<std::uint8_t>(7)); },
+               "too short");
 }
 
 TEST(DarknetImporter, RejectsWhatItDoesNotUnderstand) {
   const std::string cfg = mpdet::test::kTinyCfg;
   expect_error([&] { import_tiny(cfg + "\n[gru]\noutput=4\n"); }, "unsupported section");
-  expect_error([&] { import_tiny(replace_once(cfg, "activation=relu", "activation=mish")); }, "mish");
-  expect_error([&] { import_tiny(replace_once(cfg, "probability=.15", "probability=.15\nfoo=1")); }, "unknown key 'foo'");
-  expect_error([&] { import_tiny(replace_once(cfg, "stride=2\npad=1\nactivation=leaky", "stride=2\npad=1\ndilation=2\nactivation=leaky")); },
-               "dilation=2");
-  expect_error([&] { import_tiny(replace_once(cfg, "layers = -3", "layers = 40")); }, "does not precede");
+  expect_error([&] { import_tiny(replace_once(cfg, "activation=relu", "activation=mish")); },
+               "mish");
+  expect_error([&] { import_tiny(replace_once(cfg, "probability=.15", "probability=.15\nfoo=1")); },
+               "unknown key 'foo'");
+  expect_error(
+      [&] {
+        import_tiny(replace_once(cfg, "stride=2\npad=1\nactivation=leaky",
+                                 "stride=2\npad=1\ndilation=2\nactivation=leaky"));
+      },
+      "dilation=2");
+  expect_error([&] { import_tiny(replace_once(cfg, "layers = -3", "layers = 40")); },
+               "does not precede");
   expect_error([&] { import_tiny(replace_once(cfg, "filters=21", "filters=20")); }, "channels");
-  expect_error([&] { import_tiny(replace_once(cfg, "size=3\ngroups=8", "size=3\ngroups=3")); }, "divisible");
+  expect_error([&] { import_tiny(replace_once(cfg, "size=3\ngroups=8", "size=3\ngroups=3")); },
+               "divisible");
   expect_error([&] { import_tiny(replace_once(cfg, "[net]", "net]")); }, "key=value");
   expect_error([&] { import_tiny(replace_once(cfg, "from=-3", "from=abc")); }, "from");
   expect_error([&] { import_tiny("[convolutional]\nfilters=1\n"); }, "[net]");
@@ -97,17 +110,25 @@ TEST(DarknetImporter, RejectsWhatItDoesNotUnderstand) {
 }
 
 TEST(DarknetImporter, DilationOfOneIsAccepted) {
-  EXPECT_NO_THROW(import_tiny(replace_once(mpdet::test::kTinyCfg, "stride=2\npad=1\nactivation=leaky",
-                                           "stride=2\npad=1\ndilation=1\nactivation=leaky")));
+  EXPECT_NO_THROW(
+      import_tiny(replace_once(mpdet::test::kTinyCfg, "stride=2\npad=1\nactivation=leaky",
+                               "stride=2\npad=1\ndilation=1\nactivation=leaky")));
 }
 
 TEST(DarknetImporter, ImportsTheSharedModels) {
-  struct Case { const char* dir; const char* stem; double gmac; };
-  for (const Case& c : {Case{"yolo-fastest-voc", "yolo-fastest", 0.119}, Case{"yolo-fastest-xl-voc", "yolo-fastest-xl", 0.351},
-                        Case{"mobilenetv2-yolov3-nano-voc", "MobileNetV2-YOLOv3-Nano-voc", 0.247}}) {
+  struct Case {
+    const char* dir;
+    const char* stem;
+    double gmac;
+  };
+  for (const Case& c :
+       {Case{"yolo-fastest-voc", "yolo-fastest", 0.119},
+        Case{"yolo-fastest-xl-voc", "yolo-fastest-xl", 0.351},
+        Case{"mobilenetv2-yolov3-nano-voc", "MobileNetV2-YOLOv3-Nano-voc", 0.247}}) {
     const auto dir = mpdet::test::data_dir() / "models" / c.dir;
     if (!std::filesystem::exists(dir)) GTEST_SKIP() << "shared models not found";
-    const auto m = mpdet::import::import_darknet({dir / (std::string(c.stem) + ".cfg"), dir / (std::string(c.stem) + ".weights"), {}});
+    const auto m = mpdet::import::import_darknet(
+        {dir / (std::string(c.stem) + ".cfg"), dir / (std::string(c.stem) + ".weights"), {}});
     EXPECT_NEAR(mpdet::model::total_macs(m) / 1e9, c.gmac, 0.001) << c.stem;
     EXPECT_EQ(m.class_names.size(), 20u);
     EXPECT_EQ(m.class_names[14], "person");

@@ -15,8 +15,8 @@ namespace {
 using namespace mpdet::model;
 
 Model tiny_model() {
-  return mpdet::import::import_darknet_from_memory(mpdet::test::kTinyCfg, mpdet::test::tiny_weights(),
-                                                   {"cat", "dog"}, "tiny");
+  return mpdet::import::import_darknet_from_memory(
+      mpdet::test::kTinyCfg, mpdet::test::tiny_weights(), {"cat", "dog"}, "tiny");
 }
 
 std::string error_of(const std::vector<std::uint8_t>& bytes) {
@@ -79,7 +79,8 @@ TEST(ModelFile, TensorsAre64ByteAligned) {
   std::uint64_t data_offset = 0;
   for (int i = 0; i < 8; ++i) data_offset |= std::uint64_t(bytes[24 + i]) << (8 * i);
   EXPECT_EQ(data_offset % 64, 0u);
-  const auto doc = nlohmann::json::parse(bytes.begin() + 64, bytes.begin() + 64 + (data_offset - 64) - 0, nullptr, false);
+  const auto doc = nlohmann::json::parse(
+      bytes.begin() + 64, bytes.begin() + 64 + (data_offset - 64) - 0, nullptr, false);
   // JSON is followed by zero padding up to the data block; parse only up to its declared size.
   std::uint64_t json_size = 0;
   for (int i = 0; i < 8; ++i) json_size |= std::uint64_t(bytes[16 + i]) << (8 * i);
@@ -93,7 +94,8 @@ TEST(ModelFile, EveryTruncationIsAClearError) {
     const std::string error = error_of({bytes.begin(), bytes.begin() + size});
     EXPECT_FALSE(error.empty()) << "truncated to " << size << " bytes was accepted";
   }
-  EXPECT_NE(error_of({bytes.begin(), bytes.begin() + bytes.size() - 1}).find("truncated"), std::string::npos);
+  EXPECT_NE(error_of({bytes.begin(), bytes.begin() + bytes.size() - 1}).find("truncated"),
+            std::string::npos);
 }
 
 TEST(ModelFile, BitFlipsAreCaught) {
@@ -125,30 +127,46 @@ TEST(ModelFile, HeaderProblemsAreNamed) {
 
 TEST(ModelFile, SemanticDamageBehindAValidChecksumIsCaught) {
   const auto bytes = serialize_model(tiny_model());
-  struct Edit { const char* expect; std::function<void(nlohmann::json&)> edit; };
+  struct Edit {
+    const char* expect;
+    std::function<void(nlohmann::json&)> edit;
+  };
   const Edit edits[] = {
       {"layer kind", [](auto& d) { d["layers"][1]["kind"] = "softmax"; }},
       {"activation", [](auto& d) { d["layers"][1]["activation"] = "gelu"; }},
       {"not an earlier layer", [](auto& d) { d["layers"][2]["inputs"] = {5}; }},
-      {"inferred", [](auto& d) { d["layers"][1]["output"] = {8, 17, 16}; }},
+      {"inferred",
+       [](auto& d) {
+         d["layers"][1]["output"] = {8, 17, 16};
+       }},
       {"wrong shape", [](auto& d) { d["layers"][1]["weights"] = 3; }},
       {"outside the data block", [](auto& d) { d["tensors"][0]["offset"] = 1u << 30; }},
       {"aligned", [](auto& d) { d["tensors"][0]["offset"] = 4; }},
       {"does not match its shape", [](auto& d) { d["tensors"][0]["size"] = 4; }},
-      {"invalid dimension", [](auto& d) { d["tensors"][0]["shape"] = {-8, 3}; }},
-      {"too large", [](auto& d) { d["tensors"][0]["shape"] = {1 << 20, 1 << 20, 4}; }},
+      {"invalid dimension",
+       [](auto& d) {
+         d["tensors"][0]["shape"] = {-8, 3};
+       }},
+      {"too large",
+       [](auto& d) {
+         d["tensors"][0]["shape"] = {1 << 20, 1 << 20, 4};
+       }},
       {"missing field 'kernel'", [](auto& d) { d["layers"][1].erase("kernel"); }},
       {"must be an integer", [](auto& d) { d["layers"][1]["stride"] = "two"; }},
       {"out of range", [](auto& d) { d["layers"][1]["weights"] = 1000; }},
       {"class count", [](auto& d) { d["postprocess"]["yolo_heads"][0]["num_classes"] = 3; }},
       {"class", [](auto& d) { d["classes"] = {"only-one"}; }},
-      {"anchors", [](auto& d) { d["postprocess"]["yolo_heads"][0]["anchors"] = {1, 2, 3}; }},
+      {"anchors",
+       [](auto& d) {
+         d["postprocess"]["yolo_heads"][0]["anchors"] = {1, 2, 3};
+       }},
       {"channel_order", [](auto& d) { d["preprocess"]["channel_order"] = "yuv"; }},
       {"missing layer", [](auto& d) { d["outputs"] = {100}; }},
   };
   for (const Edit& e : edits) {
     const std::string error = error_of(with_edited_json(bytes, e.edit));
-    EXPECT_NE(error.find(e.expect), std::string::npos) << "expected '" << e.expect << "', got '" << error << "'";
+    EXPECT_NE(error.find(e.expect), std::string::npos)
+        << "expected '" << e.expect << "', got '" << error << "'";
   }
 }
 

@@ -15,7 +15,8 @@ namespace {
 using namespace mpdet;
 
 model::Model tiny_model() {
-  return import::import_darknet_from_memory(test::kTinyCfg, test::tiny_weights(), {"cat", "dog"}, "tiny");
+  return import::import_darknet_from_memory(test::kTinyCfg, test::tiny_weights(), {"cat", "dog"},
+                                            "tiny");
 }
 
 TEST(MemoryPlan, LiveOutputsNeverShareABuffer) {
@@ -56,22 +57,25 @@ TEST(ReferenceBackend, MatchesUnplannedExecution) {
     const auto& in_shape = m.layers[l.inputs[0]].output;
     switch (l.kind) {
       case model::LayerKind::Conv2d:
-        ops::reference::conv2d(outs[l.inputs[0]].data(), in_shape, m.tensors[l.weight_tensor].data.data(),
-                               m.tensors[l.bias_tensor].data.data(), l.conv, l.activation, outs[i].data(), l.output);
+        ops::reference::conv2d(
+            outs[l.inputs[0]].data(), in_shape, m.tensors[l.weight_tensor].data.data(),
+            m.tensors[l.bias_tensor].data.data(), l.conv, l.activation, outs[i].data(), l.output);
         break;
       case model::LayerKind::MaxPool:
-        ops::reference::max_pool(outs[l.inputs[0]].data(), in_shape, l.pool, outs[i].data(), l.output);
+        ops::reference::max_pool(outs[l.inputs[0]].data(), in_shape, l.pool, outs[i].data(),
+                                 l.output);
         break;
       case model::LayerKind::Upsample:
-        ops::reference::upsample_nearest(outs[l.inputs[0]].data(), in_shape, l.upsample_factor, outs[i].data());
+        ops::reference::upsample_nearest(outs[l.inputs[0]].data(), in_shape, l.upsample_factor,
+                                         outs[i].data());
         break;
       case model::LayerKind::Concat:
         outs[i].clear();
         for (int in : l.inputs) outs[i].insert(outs[i].end(), outs[in].begin(), outs[in].end());
         break;
       case model::LayerKind::Add:
-        ops::reference::add(outs[l.inputs[0]].data(), outs[l.inputs[1]].data(), outs[i].size(), l.activation,
-                            outs[i].data());
+        ops::reference::add(outs[l.inputs[0]].data(), outs[l.inputs[1]].data(), outs[i].size(),
+                            l.activation, outs[i].data());
         break;
       case model::LayerKind::Input:
         break;
@@ -81,7 +85,8 @@ TEST(ReferenceBackend, MatchesUnplannedExecution) {
     const auto actual = backend.output(o);
     const auto& expected = outs[m.outputs[o]];
     ASSERT_EQ(actual.size(), expected.size());
-    for (std::size_t i = 0; i < expected.size(); ++i) ASSERT_EQ(actual[i], expected[i]) << "output " << o << " at " << i;
+    for (std::size_t i = 0; i < expected.size(); ++i)
+      ASSERT_EQ(actual[i], expected[i]) << "output " << o << " at " << i;
   }
   EXPECT_THROW(backend.run(std::vector<float>(5)), mpdet::Error);
 }

@@ -23,9 +23,9 @@ std::vector<float> random_vector(std::size_t n, std::mt19937& rng) {
 
 // out(oc, oy, ox) = act(bias + sum_{ic in group, ky, kx} w * in(ic, oy*s+ky-p, ox*s+kx-p)),
 // evaluated one output at a time in double precision.
-std::vector<float> conv_by_definition(const std::vector<float>& in, const Shape& is, const std::vector<float>& w,
-                                      const std::vector<float>& b, const ConvParams& p, Activation act,
-                                      const Shape& os) {
+std::vector<float> conv_by_definition(const std::vector<float>& in, const Shape& is,
+                                      const std::vector<float>& w, const std::vector<float>& b,
+                                      const ConvParams& p, Activation act, const Shape& os) {
   std::vector<float> out(os.elements());
   const int icg = is.channels / p.groups, ocg = p.out_channels / p.groups;
   for (int oc = 0; oc < os.channels; ++oc)
@@ -60,17 +60,20 @@ TEST(ReferenceConv2d, MatchesDefinitionOnRandomShapes) {
             const Shape is{in_c, size, size + 3};
             ConvParams p{out_c, kernel, stride, pad, groups};
             if (is.height + 2 * pad < kernel) continue;
-            const Shape os{out_c, mpdet::ops::conv_output_size(is.height, p), mpdet::ops::conv_output_size(is.width, p)};
+            const Shape os{out_c, mpdet::ops::conv_output_size(is.height, p),
+                           mpdet::ops::conv_output_size(is.width, p)};
             const auto in = random_vector(is.elements(), rng);
-            const auto w = random_vector(std::size_t(out_c) * (in_c / groups) * kernel * kernel, rng);
+            const auto w =
+                random_vector(std::size_t(out_c) * (in_c / groups) * kernel * kernel, rng);
             const auto b = random_vector(out_c, rng);
             for (Activation act : {Activation::Linear, Activation::Leaky, Activation::Relu}) {
               std::vector<float> out(os.elements(), 99.0f);
               ref::conv2d(in.data(), is, w.data(), b.data(), p, act, out.data(), os);
               const auto expected = conv_by_definition(in, is, w, b, p, act, os);
               for (std::size_t i = 0; i < out.size(); ++i)
-                ASSERT_NEAR(out[i], expected[i], 1e-4) << "k" << kernel << " s" << stride << " g" << groups
-                                                       << " size " << size << " pad " << pad << " at " << i;
+                ASSERT_NEAR(out[i], expected[i], 1e-4)
+                    << "k" << kernel << " s" << stride << " g" << groups << " size " << size
+                    << " pad " << pad << " at " << i;
               ++cases;
             }
           }
@@ -104,7 +107,8 @@ TEST(ReferenceMaxPool, SppStyleSameSizePooling) {
       for (int x = 0; x < 7; ++x) {
         float best = -1e9f;
         for (int yy = std::max(0, y - 2); yy <= std::min(5, y + 2); ++yy)
-          for (int xx = std::max(0, x - 2); xx <= std::min(6, x + 2); ++xx) best = std::max(best, in[(c * 6 + yy) * 7 + xx]);
+          for (int xx = std::max(0, x - 2); xx <= std::min(6, x + 2); ++xx)
+            best = std::max(best, in[(c * 6 + yy) * 7 + xx]);
         EXPECT_EQ(out[(c * 6 + y) * 7 + x], best);
       }
 }
@@ -113,7 +117,8 @@ TEST(ReferenceUpsample, NearestNeighbour) {
   const std::vector<float> in = {1, 2, 3, 4, 5, 6};  // 1x2x3
   std::vector<float> out(24);
   ref::upsample_nearest(in.data(), {1, 2, 3}, 2, out.data());
-  EXPECT_EQ(out, (std::vector<float>{1, 1, 2, 2, 3, 3, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 4, 4, 5, 5, 6, 6}));
+  EXPECT_EQ(out, (std::vector<float>{1, 1, 2, 2, 3, 3, 1, 1, 2, 2, 3, 3,
+                                     4, 4, 5, 5, 6, 6, 4, 4, 5, 5, 6, 6}));
 }
 
 TEST(ReferenceAdd, AddsThenActivates) {

@@ -87,7 +87,8 @@ inline std::size_t tiny_weight_floats() {
   return (8 + 3 * 8 + 8 * 3 * 9) + (8 + 3 * 8 + 8 * 1 * 9) + (21 + 21 * 8) + (7 + 7 * 16);
 }
 
-inline std::vector<std::uint8_t> tiny_weights(std::size_t floats = tiny_weight_floats(), unsigned seed = 5) {
+inline std::vector<std::uint8_t> tiny_weights(std::size_t floats = tiny_weight_floats(),
+                                              unsigned seed = 5) {
   std::vector<std::uint8_t> bytes(20 + floats * 4);
   const std::int32_t header[3] = {0, 2, 5};
   std::memcpy(bytes.data(), header, 12);  // then a 64-bit "seen" counter, left zero

@@ -2,6 +2,7 @@
 
 #include <chrono>
 
+#include "api/preprocess_settings.h"
 #include "model/model_file.h"
 #include "runtime/backend.h"
 #include "vision/nms.h"
@@ -23,7 +24,8 @@ std::shared_ptr<const Model> load_model(const std::filesystem::path& path) {
 namespace {
 
 double elapsed_ms(std::chrono::steady_clock::time_point since) {
-  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - since).count();
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - since)
+      .count();
 }
 
 }  // namespace
@@ -43,20 +45,14 @@ Detector::Detector(const std::filesystem::path& model_path, const DetectorOption
 Detector::Detector(std::shared_ptr<const Model> model, const DetectorOptions& options)
     : impl_(std::make_unique<Impl>()) {
   if (!model) throw Error("Detector needs a model");
-  if (options.threads < 1 || options.threads > 256) throw Error("threads must be between 1 and 256");
+  if (options.threads < 1 || options.threads > 256)
+    throw Error("threads must be between 1 and 256");
   const model::Model& g = model->graph;
   impl_->model = std::move(model);
   impl_->backend = runtime::create_backend(options.backend, g, options.threads);
 
-  const model::PreprocessSettings& pre = g.preprocess;
-  vision::PreprocessSpec& spec = impl_->preprocess;
-  spec.width = pre.width;
-  spec.height = pre.height;
-  spec.channel_order = pre.rgb ? vision::ChannelOrder::RGB : vision::ChannelOrder::BGR;
-  spec.scale = pre.scale;
-  spec.mean = pre.mean;
-  spec.resize = options.letterbox.value_or(pre.letterbox) ? vision::ResizeMode::Letterbox
-                                                          : vision::ResizeMode::Stretch;
+  impl_->preprocess =
+      api::to_preprocess_spec(g.preprocess, options.letterbox.value_or(g.preprocess.letterbox));
   impl_->postprocess = g.postprocess;
   auto& post = impl_->postprocess;
   post.conf_threshold = options.conf_threshold.value_or(post.conf_threshold);
@@ -78,7 +74,8 @@ Detector& Detector::operator=(Detector&&) noexcept = default;
 Detections Detector::detect(const ImageView& image) {
   const model::Model& g = impl_->model->graph;
   auto start = std::chrono::steady_clock::now();
-  const vision::InputTransform transform = vision::preprocess(image, impl_->preprocess, impl_->input.data());
+  const vision::InputTransform transform =
+      vision::preprocess(image, impl_->preprocess, impl_->input.data());
   impl_->times.preprocess_ms = elapsed_ms(start);
 
   start = std::chrono::steady_clock::now();
@@ -102,12 +99,24 @@ Detections Detector::detect(const ImageView& image) {
   return result;
 }
 
-const std::vector<std::string>& Detector::class_names() const { return impl_->model->graph.class_names; }
-int Detector::input_width() const { return impl_->preprocess.width; }
-int Detector::input_height() const { return impl_->preprocess.height; }
-std::string Detector::backend_name() const { return impl_->backend->name(); }
-const StageTimes& Detector::last_times() const { return impl_->times; }
-const std::vector<float>& Detector::last_input() const { return impl_->input; }
+const std::vector<std::string>& Detector::class_names() const {
+  return impl_->model->graph.class_names;
+}
+int Detector::input_width() const {
+  return impl_->preprocess.width;
+}
+int Detector::input_height() const {
+  return impl_->preprocess.height;
+}
+std::string Detector::backend_name() const {
+  return impl_->backend->name();
+}
+const StageTimes& Detector::last_times() const {
+  return impl_->times;
+}
+const std::vector<float>& Detector::last_input() const {
+  return impl_->input;
+}
 
 std::vector<std::vector<float>> Detector::raw_outputs() const {
   std::vector<std::vector<float>> out;

@@ -55,10 +55,10 @@ struct ImageDetection {
 
 struct ClassResult {
   std::string name;
-  int positives = 0;       // non-difficult ground-truth objects
-  int detections = 0;      // detections of this class that were scored
-  double ap_voc07 = 0.0;   // 11-point interpolated AP
-  double ap_all = 0.0;     // all-point (area under the monotone precision envelope)
+  int positives = 0;      // non-difficult ground-truth objects
+  int detections = 0;     // detections of this class that were scored
+  double ap_voc07 = 0.0;  // 11-point interpolated AP
+  double ap_all = 0.0;    // all-point (area under the monotone precision envelope)
 };
 
 struct VocResult {

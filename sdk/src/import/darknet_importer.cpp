@@ -43,13 +43,15 @@ std::vector<Section> parse_cfg(const std::string& text) {
     if (line.empty()) continue;
     if (line.front() == '[') {
       if (line.back() != ']' || line.size() < 3)
-        throw Error("cfg line " + std::to_string(line_no) + ": malformed section header '" + line + "'");
+        throw Error("cfg line " + std::to_string(line_no) + ": malformed section header '" + line +
+                    "'");
       sections.push_back({trim(line.substr(1, line.size() - 2)), line_no, {}, {}});
       continue;
     }
     const auto eq = line.find('=');
     if (eq == std::string::npos)
-      throw Error("cfg line " + std::to_string(line_no) + ": expected key=value, got '" + line + "'");
+      throw Error("cfg line " + std::to_string(line_no) + ": expected key=value, got '" + line +
+                  "'");
     if (sections.empty())
       throw Error("cfg line " + std::to_string(line_no) + ": key outside any section");
     const std::string key = trim(line.substr(0, eq));
@@ -78,7 +80,8 @@ int get_int(Section& s, const std::string& key, int fallback, int lo, int hi) {
   if (text.empty()) return fallback;
   char* end = nullptr;
   const long v = std::strtol(text.c_str(), &end, 10);
-  if (end == text.c_str() || *end != '\0') fail(s, "'" + key + "' must be an integer, got '" + text + "'");
+  if (end == text.c_str() || *end != '\0')
+    fail(s, "'" + key + "' must be an integer, got '" + text + "'");
   if (v < lo || v > hi) fail(s, "'" + key + "' = " + text + " is out of range");
   return static_cast<int>(v);
 }
@@ -102,7 +105,8 @@ std::vector<int> get_ints(Section& s, const std::string& key) {
     if (item.empty()) continue;
     char* end = nullptr;
     const long v = std::strtol(item.c_str(), &end, 10);
-    if (*end != '\0' || v < -100000 || v > 100000) fail(s, "'" + key + "' holds a bad value '" + item + "'");
+    if (*end != '\0' || v < -100000 || v > 100000)
+      fail(s, "'" + key + "' holds a bad value '" + item + "'");
     out.push_back(static_cast<int>(v));
   }
   return out;
@@ -117,7 +121,8 @@ std::vector<float> get_floats(Section& s, const std::string& key) {
     if (item.empty()) continue;
     char* end = nullptr;
     const float v = std::strtof(item.c_str(), &end);
-    if (*end != '\0' || !std::isfinite(v)) fail(s, "'" + key + "' holds a bad value '" + item + "'");
+    if (*end != '\0' || !std::isfinite(v))
+      fail(s, "'" + key + "' holds a bad value '" + item + "'");
     out.push_back(v);
   }
   return out;
@@ -128,8 +133,8 @@ const std::set<std::string> kTrainingKeys = {
     // [net]
     "batch", "subdivisions", "momentum", "decay", "angle", "saturation", "exposure", "hue",
     "learning_rate", "burn_in", "max_batches", "policy", "steps", "scales", "mosaic", "flip",
-    "blur", "gaussian_noise", "mixup", "cutmix", "max_chart_loss", "power", "track",
-    "time_steps", "adam", "B1", "B2", "eps", "aspect", "letter_box_train", "label_smooth_eps",
+    "blur", "gaussian_noise", "mixup", "cutmix", "max_chart_loss", "power", "track", "time_steps",
+    "adam", "B1", "B2", "eps", "aspect", "letter_box_train", "label_smooth_eps",
     "dynamic_minibatch", "optimized_memory", "workspace_size_limit_MB", "seed",
     // [dropout]
     "probability", "dropblock", "dropblock_size_rel", "dropblock_size_abs",
@@ -144,11 +149,12 @@ const std::set<std::string> kTrainingKeys = {
 
 // Keys that change inference but are accepted when they hold their neutral value.
 const std::map<std::string, std::string> kNeutralKeys = {
-    {"dilation", "1"},      {"binary", "0"},       {"xnor", "0"},        {"antialiasing", "0"},
-    {"stride_x", ""},       {"stride_y", ""},      {"group_id", "0"},    {"maxpool_depth", "0"},
-    {"new_coords", "0"},    {"scale", "1"},        {"weights_type", "none"},
-    {"weights_normalization", "none"}, {"reverse", "0"}, {"flipped", "0"}, {"deform", "0"},
-    {"mean", ""}, {"share_index", ""}};
+    {"dilation", "1"},     {"binary", "0"},          {"xnor", "0"},
+    {"antialiasing", "0"}, {"stride_x", ""},         {"stride_y", ""},
+    {"group_id", "0"},     {"maxpool_depth", "0"},   {"new_coords", "0"},
+    {"scale", "1"},        {"weights_type", "none"}, {"weights_normalization", "none"},
+    {"reverse", "0"},      {"flipped", "0"},         {"deform", "0"},
+    {"mean", ""},          {"share_index", ""}};
 
 void check_unknown_keys(const Section& s) {
   for (const auto& [key, value] : s.values) {
@@ -211,15 +217,18 @@ class WeightsReader {
   std::size_t pos_ = 0;
 };
 
-int add_tensor(Model& m, std::string name, std::vector<std::int64_t> shape, std::vector<float> data) {
+int add_tensor(Model& m, std::string name, std::vector<std::int64_t> shape,
+               std::vector<float> data) {
   m.tensors.push_back({std::move(name), model::DataType::F32, std::move(shape), std::move(data)});
   return static_cast<int>(m.tensors.size()) - 1;
 }
 
 }  // namespace
 
-Model import_darknet_from_memory(const std::string& cfg_text, const std::vector<std::uint8_t>& weights,
-                                 const std::vector<std::string>& class_names, const std::string& name) {
+Model import_darknet_from_memory(const std::string& cfg_text,
+                                 const std::vector<std::uint8_t>& weights,
+                                 const std::vector<std::string>& class_names,
+                                 const std::string& name) {
   std::vector<Section> sections = parse_cfg(cfg_text);
   WeightsReader reader(weights);
   Model m;
@@ -231,8 +240,8 @@ Model import_darknet_from_memory(const std::string& cfg_text, const std::vector<
   const int height = get_int(net, "height", 416, 1, 8192);
   const int channels = get_int(net, "channels", 3, 1, 4);
   if (channels != 3) fail(net, "only 3-channel inputs are supported");
-  m.preprocess = {width, height, /*rgb=*/true, 1.0f / 255.0f, {0, 0, 0},
-                  get_int(net, "letter_box", 0, 0, 1) == 1};
+  m.preprocess = {width,         height,    /*rgb=*/true,
+                  1.0f / 255.0f, {0, 0, 0}, get_int(net, "letter_box", 0, 0, 1) == 1};
   check_unknown_keys(net);
 
   Layer input;
@@ -298,8 +307,9 @@ Model import_darknet_from_memory(const std::string& cfg_text, const std::vector<
           bias[c] = static_cast<float>(bias[c] - mean[c] * factor);
         }
       }
-      layer.weight_tensor = add_tensor(m, layer.name + ".weight",
-                                       {n, in_shape.channels / p.groups, p.kernel, p.kernel}, std::move(w));
+      layer.weight_tensor =
+          add_tensor(m, layer.name + ".weight",
+                     {n, in_shape.channels / p.groups, p.kernel, p.kernel}, std::move(w));
       layer.bias_tensor = add_tensor(m, layer.name + ".bias", {n}, std::move(bias));
     } else if (s.type == "maxpool") {
       layer.kind = LayerKind::MaxPool;
@@ -325,7 +335,8 @@ Model import_darknet_from_memory(const std::string& cfg_text, const std::vector<
         layer.kind = LayerKind::Concat;
         const model::Shape first = m.layers[layer.inputs[0]].output;
         for (int in : layer.inputs)
-          if (m.layers[in].output.height != first.height || m.layers[in].output.width != first.width)
+          if (m.layers[in].output.height != first.height ||
+              m.layers[in].output.width != first.width)
             fail(s, "routed layers differ in spatial size");
       }
     } else if (s.type == "shortcut") {
@@ -351,7 +362,8 @@ Model import_darknet_from_memory(const std::string& cfg_text, const std::vector<
       if (anchors.size() % 2 != 0) fail(s, "'anchors' must hold (w, h) pairs");
       if (mask.empty()) fail(s, "'mask' is empty");
       for (int a : mask) {
-        if (a < 0 || 2 * static_cast<std::size_t>(a) + 1 >= anchors.size()) fail(s, "mask refers to a missing anchor");
+        if (a < 0 || 2 * static_cast<std::size_t>(a) + 1 >= anchors.size())
+          fail(s, "mask refers to a missing anchor");
         head.anchors.push_back(anchors[2 * a]);
         head.anchors.push_back(anchors[2 * a + 1]);
       }

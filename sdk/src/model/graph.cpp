@@ -36,21 +36,68 @@ void check_tensor(const Model& model, const Layer& layer, int index, int tensor_
   const Tensor& t = model.tensors[tensor_index];
   if (t.shape != expected_shape)
     fail(layer, index, std::string(role) + " tensor '" + t.name + "' has the wrong shape");
-  if (t.data.size() != t.elements())
-    fail(layer, index, std::string(role) + " tensor '" + t.name + "' has the wrong size");
-  for (float v : t.data)
-    if (!std::isfinite(v))
-      fail(layer, index, std::string(role) + " tensor '" + t.name + "' holds NaN or infinity");
+  if (t.dtype == DataType::F32) {
+    if (t.data.size() != t.elements())
+      fail(layer, index, std::string(role) + " tensor '" + t.name + "' has the wrong size");
+    for (float v : t.data)
+      if (!std::isfinite(v))
+        fail(layer, index, std::string(role) + " tensor '" + t.name + "' holds NaN or infinity");
+  } else {
+    if (t.codes.size() != t.elements())
+      fail(layer, index, std::string(role) + " tensor '" + t.name + "' has the wrong size");
+    if (t.bits != 2 && t.bits != 3 && t.bits != 4 && t.bits != 8)
+      fail(layer, index,
+           std::string(role) + " tensor '" + t.name + "' has an unsupported bit-width");
+    const int qmax = (1 << (t.bits - 1)) - 1;
+    for (std::int8_t v : t.codes)
+      if (v < -qmax || v > qmax)
+        fail(layer, index,
+             std::string(role) + " tensor '" + t.name + "' holds a code outside its bit-width");
+  }
+}
+
+void check_dtype(const Model& model, const Layer& layer, int index, int tensor_index,
+                 DataType dtype, const char* role) {
+  if (tensor_index >= 0 && tensor_index < static_cast<int>(model.tensors.size()) &&
+      model.tensors[tensor_index].dtype != dtype)
+    fail(layer, index, std::string(role) + " tensor has the wrong data type");
+}
+
+void validate_quantization(const Model& model, const Layer& layer, int index) {
+  const QuantParams& q = layer.output_quant;
+  if (!(q.scale > 0) || !std::isfinite(q.scale) || q.zero_point < 0 || q.zero_point > 255)
+    fail(layer, index, "invalid output scale or zero point");
+  const bool passes_codes_through =
+      layer.kind == LayerKind::MaxPool || layer.kind == LayerKind::Upsample;
+  if (passes_codes_through && !(q == model.layers[layer.inputs[0]].output_quant))
+    fail(layer, index, "must keep its input's scale and zero point");
+  if (layer.kind != LayerKind::Conv2d) return;
+  const ConvQuantization& wq = layer.weight_quant;
+  if (wq.weight_bits != 2 && wq.weight_bits != 3 && wq.weight_bits != 4 && wq.weight_bits != 8)
+    fail(layer, index, "unsupported weight bit-width");
+  if (static_cast<int>(wq.points.size()) != layer.conv.out_channels)
+    fail(layer, index, "needs a point count per output channel");
+  for (int p : wq.points)
+    if (p < 1 || p > 16) fail(layer, index, "points per channel must be between 1 and 16");
+  const int in_c = model.layers[layer.inputs[0]].output.channels;
+  const std::int64_t v = wq.virtual_channels();
+  check_tensor(model, layer, index, wq.weights,
+               {v, in_c / layer.conv.groups, layer.conv.kernel, layer.conv.kernel}, "point weight");
+  check_dtype(model, layer, index, wq.weights, DataType::I8, "point weight");
+  if (model.tensors[wq.weights].bits != wq.weight_bits)
+    fail(layer, index, "point weights are stored at another bit-width than declared");
+  check_tensor(model, layer, index, wq.scales, {v}, "point scale");
+  check_dtype(model, layer, index, wq.scales, DataType::F32, "point scale");
+  for (float a : model.tensors[wq.scales].data)
+    if (a < 0) fail(layer, index, "point scales must not be negative");
 }
 
 }  // namespace
 
-std::size_t data_type_size(DataType type) {
-  switch (type) {
-    case DataType::F32:
-      return 4;
-  }
-  return 0;
+int ConvQuantization::virtual_channels() const {
+  int n = 0;
+  for (int p : points) n += p;
+  return n;
 }
 
 std::size_t Tensor::elements() const {
@@ -92,7 +139,8 @@ void validate(const Model& model) {
     if ((layer.kind == LayerKind::Input) != (i == 0))
       fail(layer, i, "layer 0 must be the only Input layer");
     for (int in : layer.inputs)
-      if (in < 0 || in >= i) fail(layer, i, "input " + std::to_string(in) + " is not an earlier layer");
+      if (in < 0 || in >= i)
+        fail(layer, i, "input " + std::to_string(in) + " is not an earlier layer");
     const std::size_t n_inputs = layer.inputs.size();
     switch (layer.kind) {
       case LayerKind::Input:
@@ -108,9 +156,13 @@ void validate(const Model& model) {
           fail(layer, i, "convolution parameters out of range");
         if (in_c % p.groups != 0 || p.out_channels % p.groups != 0)
           fail(layer, i, "channels are not divisible by groups");
-        check_tensor(model, layer, i, layer.weight_tensor,
-                     {p.out_channels, in_c / p.groups, p.kernel, p.kernel}, "weight");
+        if (!model.quantized) {
+          check_tensor(model, layer, i, layer.weight_tensor,
+                       {p.out_channels, in_c / p.groups, p.kernel, p.kernel}, "weight");
+          check_dtype(model, layer, i, layer.weight_tensor, DataType::F32, "weight");
+        }
         check_tensor(model, layer, i, layer.bias_tensor, {p.out_channels}, "bias");
+        check_dtype(model, layer, i, layer.bias_tensor, DataType::F32, "bias");
         break;
       }
       case LayerKind::MaxPool:
@@ -142,9 +194,13 @@ void validate(const Model& model) {
     const Shape inferred = infer_output_shape(model, layer);
     if (!valid_shape(inferred)) fail(layer, i, "output shape is empty or too large");
     if (!(inferred == layer.output))
-      fail(layer, i, "stored output shape " + shape_text(layer.output) + " differs from inferred " +
-                         shape_text(inferred));
+      fail(layer, i,
+           "stored output shape " + shape_text(layer.output) + " differs from inferred " +
+               shape_text(inferred));
   }
+  if (model.quantized)
+    for (int i = 0; i < static_cast<int>(model.layers.size()); ++i)
+      validate_quantization(model, model.layers[i], i);
   const int n_layers = static_cast<int>(model.layers.size());
   if (model.outputs.empty()) throw Error("model declares no outputs");
   for (int out : model.outputs)
@@ -157,8 +213,13 @@ void validate(const Model& model) {
   if (model.class_names.empty()) throw Error("model has no class names");
   const PostprocessSettings& post = model.postprocess;
   if (post.yolo_heads.empty()) throw Error("model has no detection heads");
-  for (const YoloHead& head : post.yolo_heads) {
-    if (head.layer < 1 || head.layer >= n_layers) throw Error("YOLO head refers to a missing layer");
+  if (post.yolo_heads.size() != model.outputs.size())
+    throw Error("every output must be a detection head");
+  for (std::size_t h = 0; h < post.yolo_heads.size(); ++h) {
+    const YoloHead& head = post.yolo_heads[h];
+    if (head.layer != model.outputs[h]) throw Error("detection heads and outputs disagree");
+    if (head.layer < 1 || head.layer >= n_layers)
+      throw Error("YOLO head refers to a missing layer");
     if (head.anchors.empty() || head.anchors.size() % 2 != 0)
       throw Error("YOLO head anchors must be (w, h) pairs");
     if (head.num_classes != static_cast<int>(model.class_names.size()))
@@ -185,6 +246,12 @@ std::int64_t conv_macs(const Model& model, const Layer& layer) {
          layer.conv.kernel * layer.conv.kernel;
 }
 
+std::int64_t executed_macs(const Model& model, const Layer& layer) {
+  const std::int64_t macs = conv_macs(model, layer);
+  if (!model.quantized || layer.kind != LayerKind::Conv2d) return macs;
+  return macs / layer.conv.out_channels * layer.weight_quant.virtual_channels();
+}
+
 std::int64_t total_macs(const Model& model) {
   std::int64_t macs = 0;
   for (const Layer& layer : model.layers) macs += conv_macs(model, layer);
@@ -199,21 +266,30 @@ std::int64_t total_parameters(const Model& model) {
 
 const char* to_string(LayerKind kind) {
   switch (kind) {
-    case LayerKind::Input: return "input";
-    case LayerKind::Conv2d: return "conv2d";
-    case LayerKind::MaxPool: return "maxpool";
-    case LayerKind::Upsample: return "upsample";
-    case LayerKind::Concat: return "concat";
-    case LayerKind::Add: return "add";
+    case LayerKind::Input:
+      return "input";
+    case LayerKind::Conv2d:
+      return "conv2d";
+    case LayerKind::MaxPool:
+      return "maxpool";
+    case LayerKind::Upsample:
+      return "upsample";
+    case LayerKind::Concat:
+      return "concat";
+    case LayerKind::Add:
+      return "add";
   }
   return "?";
 }
 
 const char* to_string(Activation activation) {
   switch (activation) {
-    case Activation::Linear: return "linear";
-    case Activation::Leaky: return "leaky";
-    case Activation::Relu: return "relu";
+    case Activation::Linear:
+      return "linear";
+    case Activation::Leaky:
+      return "leaky";
+    case Activation::Relu:
+      return "relu";
   }
   return "?";
 }

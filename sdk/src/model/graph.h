@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "ops/integer_arithmetic.h"
 #include "ops/op_params.h"
 
 namespace mpdet::model {
@@ -16,6 +17,7 @@ namespace mpdet::model {
 using ops::Activation;
 using ops::ConvParams;
 using ops::PoolParams;
+using ops::QuantParams;
 using ops::Shape;
 
 enum class LayerKind {
@@ -27,15 +29,28 @@ enum class LayerKind {
   Add,       // inputs: 2 of equal shape, then activation (Darknet [shortcut])
 };
 
-enum class DataType { F32 };
-std::size_t data_type_size(DataType type);
+// F32: float payload in `data`. I8: signed integer codes in `codes`, stored on disk packed at
+// `bits` bits each (2, 3, 4 or 8; see quant/bit_packing.h).
+enum class DataType { F32, I8 };
 
 struct Tensor {
   std::string name;
   DataType dtype = DataType::F32;
   std::vector<std::int64_t> shape;
-  std::vector<float> data;  // F32 payload
+  std::vector<float> data;
+  std::vector<std::int8_t> codes;
+  int bits = 8;
   std::size_t elements() const;
+};
+
+// Multipoint low-bit weights of a quantized convolution (ops/integer_arithmetic.h): output channel
+// c owns points[c] consecutive virtual channels; their codes are the rows of `weights`.
+struct ConvQuantization {
+  int weight_bits = 0;      // 0: not quantized
+  std::vector<int> points;  // per output channel, >= 1
+  int weights = -1;         // I8 tensor [virtual channels, in / groups, k, k]
+  int scales = -1;          // F32 tensor [virtual channels]: a_v
+  int virtual_channels() const;
 };
 
 struct Layer {
@@ -47,8 +62,10 @@ struct Layer {
   ConvParams conv;                             // Conv2d
   PoolParams pool;                             // MaxPool
   int upsample_factor = 2;                     // Upsample
-  int weight_tensor = -1;                      // Conv2d: index into Model::tensors
-  int bias_tensor = -1;                        // Conv2d
+  int weight_tensor = -1;                      // Conv2d, float models: index into Model::tensors
+  int bias_tensor = -1;                        // Conv2d (float bias, also in quantized models)
+  QuantParams output_quant;                    // quantized models: uint8 scale and zero point
+  ConvQuantization weight_quant;               // quantized models, Conv2d
 };
 
 struct PreprocessSettings {
@@ -83,6 +100,8 @@ struct Model {
   std::vector<std::string> class_names;
   PreprocessSettings preprocess;
   PostprocessSettings postprocess;
+  bool quantized = false;  // integer model: every layer has output_quant, convs weight_quant
+  std::string quantization_method;  // e.g. "multipoint w4 budget 1.25" (informational)
 
   const Shape& input_shape() const { return layers.at(0).output; }
 };
@@ -96,7 +115,10 @@ Shape infer_output_shape(const Model& model, const Layer& layer);
 // Throws mpdet::Error describing the first problem.
 void validate(const Model& model);
 
+// MACs of a convolution as float (one point per weight); the executed MACs of a multipoint layer
+// are that times virtual_channels / out_channels.
 std::int64_t conv_macs(const Model& model, const Layer& layer);
+std::int64_t executed_macs(const Model& model, const Layer& layer);
 std::int64_t total_macs(const Model& model);
 std::int64_t total_parameters(const Model& model);
 

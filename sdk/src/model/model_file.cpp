@@ -11,6 +11,7 @@
 #include <string>
 
 #include "mpdet/error.h"
+#include "quant/bit_packing.h"
 
 namespace mpdet::model {
 namespace {
@@ -21,7 +22,9 @@ constexpr char kMagic[8] = {'M', 'P', 'D', 'E', 'T', 'M', 'D', 'L'};
 constexpr std::size_t kHeaderSize = 64;
 constexpr std::size_t kAlignment = 64;
 
-std::size_t align_up(std::size_t n) { return (n + kAlignment - 1) / kAlignment * kAlignment; }
+std::size_t align_up(std::size_t n) {
+  return (n + kAlignment - 1) / kAlignment * kAlignment;
+}
 
 void put_u32(std::uint8_t* p, std::uint32_t v) {
   for (int i = 0; i < 4; ++i) p[i] = static_cast<std::uint8_t>(v >> (8 * i));
@@ -51,18 +54,31 @@ Enum parse_enum(const std::string& text, const std::map<std::string, Enum>& name
 }
 
 const std::map<std::string, LayerKind> kLayerKinds = {
-    {"input", LayerKind::Input},       {"conv2d", LayerKind::Conv2d},
-    {"maxpool", LayerKind::MaxPool},   {"upsample", LayerKind::Upsample},
-    {"concat", LayerKind::Concat},     {"add", LayerKind::Add}};
+    {"input", LayerKind::Input},     {"conv2d", LayerKind::Conv2d},
+    {"maxpool", LayerKind::MaxPool}, {"upsample", LayerKind::Upsample},
+    {"concat", LayerKind::Concat},   {"add", LayerKind::Add}};
 const std::map<std::string, Activation> kActivations = {
     {"linear", Activation::Linear}, {"leaky", Activation::Leaky}, {"relu", Activation::Relu}};
-const std::map<std::string, DataType> kDataTypes = {{"f32", DataType::F32}};
+// On disk, integer codes carry their bit-width in the type name: i2, i3, i4, i8.
+std::string dtype_name(const Tensor& t) {
+  return t.dtype == DataType::F32 ? "f32" : "i" + std::to_string(t.bits);
+}
 
-const char* dtype_name(DataType t) {
-  switch (t) {
-    case DataType::F32: return "f32";
+void parse_dtype(const std::string& name, Tensor& t) {
+  if (name == "f32") {
+    t.dtype = DataType::F32;
+    return;
   }
-  return "?";
+  if (name == "i2" || name == "i3" || name == "i4" || name == "i8") {
+    t.dtype = DataType::I8;
+    t.bits = name[1] - '0';
+    return;
+  }
+  throw Error("unknown tensor dtype '" + name + "'");
+}
+
+std::size_t stored_bytes(const Tensor& t, std::size_t elements) {
+  return t.dtype == DataType::F32 ? elements * sizeof(float) : quant::packed_size(elements, t.bits);
 }
 
 // ---- JSON accessors with clear errors -----------------------------------------------------------
@@ -86,7 +102,8 @@ float get_float(const json& object, const char* key) {
   const json& v = field(object, key);
   if (!v.is_number()) throw Error(std::string("field '") + key + "' must be a number");
   const double x = v.get<double>();
-  if (!std::isfinite(x) || std::abs(x) > 1e30) throw Error(std::string("field '") + key + "' is not finite");
+  if (!std::isfinite(x) || std::abs(x) > 1e30)
+    throw Error(std::string("field '") + key + "' is not finite");
   return static_cast<float>(x);
 }
 
@@ -120,11 +137,14 @@ std::vector<float> get_floats(const json& object, const char* key, std::size_t m
 
 // ---- model -> JSON -----------------------------------------------------------------------------
 
-json shape_json(const Shape& s) { return json::array({s.channels, s.height, s.width}); }
+json shape_json(const Shape& s) {
+  return json::array({s.channels, s.height, s.width});
+}
 
 Shape shape_from_json(const json& object, const char* key) {
   const json& v = get_array(object, key, 3);
-  if (v.size() != 3) throw Error(std::string("field '") + key + "' must be [channels, height, width]");
+  if (v.size() != 3)
+    throw Error(std::string("field '") + key + "' must be [channels, height, width]");
   Shape s;
   int* dims[3] = {&s.channels, &s.height, &s.width};
   for (int i = 0; i < 3; ++i) {
@@ -169,13 +189,42 @@ json layer_json(const Layer& layer) {
   return j;
 }
 
-Layer layer_from_json(const json& j, int n_tensors) {
+void add_quantization_json(const Layer& layer, json& j) {
+  j["quant"] = {{"scale", layer.output_quant.scale}, {"zero_point", layer.output_quant.zero_point}};
+  if (layer.kind == LayerKind::Conv2d) {
+    const ConvQuantization& wq = layer.weight_quant;
+    j["weight_bits"] = wq.weight_bits;
+    j["points"] = wq.points;
+    j["point_weights"] = wq.weights;
+    j["point_scales"] = wq.scales;
+    j.erase("weights");
+  }
+}
+
+void read_quantization_json(const json& j, Layer& layer, int n_tensors) {
+  const json& q = field(j, "quant");
+  layer.output_quant.scale = get_float(q, "scale");
+  layer.output_quant.zero_point = get_int(q, "zero_point", 0, 255);
+  if (layer.kind != LayerKind::Conv2d) return;
+  ConvQuantization& wq = layer.weight_quant;
+  wq.weight_bits = get_int(j, "weight_bits", 2, 8);
+  for (const json& p : get_array(j, "points", 1 << 15)) {
+    if (!p.is_number_integer() || p.get<long long>() < 1 || p.get<long long>() > 16)
+      throw Error("points per channel must be integers between 1 and 16");
+    wq.points.push_back(p.get<int>());
+  }
+  wq.weights = get_int(j, "point_weights", 0, n_tensors - 1);
+  wq.scales = get_int(j, "point_scales", 0, n_tensors - 1);
+}
+
+Layer layer_from_json(const json& j, int n_tensors, bool quantized) {
   Layer layer;
   layer.name = get_string(j, "name");
   layer.kind = parse_enum(get_string(j, "kind"), kLayerKinds, "layer kind");
   for (const json& in : get_array(j, "inputs", 64)) {
     if (!in.is_number_integer()) throw Error("layer inputs must be integers");
-    layer.inputs.push_back(static_cast<int>(std::clamp<long long>(in.get<long long>(), -1, 1 << 30)));
+    layer.inputs.push_back(
+        static_cast<int>(std::clamp<long long>(in.get<long long>(), -1, 1 << 30)));
   }
   layer.output = shape_from_json(j, "output");
   switch (layer.kind) {
@@ -186,7 +235,7 @@ Layer layer_from_json(const json& j, int n_tensors) {
       layer.conv.pad = get_int(j, "pad", 0, 22);
       layer.conv.groups = get_int(j, "groups", 1, 1 << 15);
       layer.activation = parse_enum(get_string(j, "activation"), kActivations, "activation");
-      layer.weight_tensor = get_int(j, "weights", 0, n_tensors - 1);
+      if (!quantized) layer.weight_tensor = get_int(j, "weights", 0, n_tensors - 1);
       layer.bias_tensor = get_int(j, "bias", 0, n_tensors - 1);
       break;
     case LayerKind::MaxPool:
@@ -204,6 +253,7 @@ Layer layer_from_json(const json& j, int n_tensors) {
     case LayerKind::Concat:
       break;
   }
+  if (quantized) read_quantization_json(j, layer, n_tensors);
   return layer;
 }
 
@@ -242,7 +292,8 @@ void settings_from_json(const json& j, Model& m) {
   if (mean.size() != 3) throw Error("preprocess mean must have 3 values");
   std::copy(mean.begin(), mean.end(), m.preprocess.mean.begin());
   const std::string resize = get_string(pre, "resize");
-  if (resize != "stretch" && resize != "letterbox") throw Error("unknown resize mode '" + resize + "'");
+  if (resize != "stretch" && resize != "letterbox")
+    throw Error("unknown resize mode '" + resize + "'");
   m.preprocess.letterbox = resize == "letterbox";
 
   const json& post = field(j, "postprocess");
@@ -277,25 +328,34 @@ std::vector<std::uint8_t> serialize_model(const Model& model) {
   json tensors = json::array();
   std::size_t data_size = 0;
   std::vector<std::size_t> offsets;
-  for (const Tensor& t : model.tensors) {
-    const std::size_t bytes = t.data.size() * sizeof(float);
+  std::vector<std::vector<std::uint8_t>> packed(model.tensors.size());
+  for (std::size_t i = 0; i < model.tensors.size(); ++i) {
+    const Tensor& t = model.tensors[i];
+    if (t.dtype == DataType::I8) packed[i] = quant::pack_weights(t.codes, t.bits);
+    const std::size_t bytes =
+        t.dtype == DataType::F32 ? t.data.size() * sizeof(float) : packed[i].size();
     offsets.push_back(data_size);
     tensors.push_back({{"name", t.name},
-                       {"dtype", dtype_name(t.dtype)},
+                       {"dtype", dtype_name(t)},
                        {"shape", t.shape},
                        {"offset", data_size},
                        {"size", bytes}});
     data_size = align_up(data_size + bytes);
   }
   json layers = json::array();
-  for (const Layer& layer : model.layers) layers.push_back(layer_json(layer));
+  for (const Layer& layer : model.layers) {
+    layers.push_back(layer_json(layer));
+    if (model.quantized) add_quantization_json(layer, layers.back());
+  }
   json doc = {{"format", "mpdet"},
               {"name", model.name},
               {"source", model.source},
               {"classes", model.class_names},
               {"layers", layers},
               {"outputs", model.outputs},
-              {"tensors", tensors}};
+              {"tensors", tensors},
+              {"quantized", model.quantized},
+              {"quantization_method", model.quantization_method}};
   doc.update(settings_json(model));
   const std::string text = doc.dump(1);
 
@@ -310,7 +370,10 @@ std::vector<std::uint8_t> serialize_model(const Model& model) {
   for (std::size_t i = 0; i < model.tensors.size(); ++i) {
     const Tensor& t = model.tensors[i];
     // Floats are stored little-endian, which is the byte order of every supported target.
-    std::memcpy(&file[data_offset + offsets[i]], t.data.data(), t.data.size() * sizeof(float));
+    if (t.dtype == DataType::F32)
+      std::memcpy(&file[data_offset + offsets[i]], t.data.data(), t.data.size() * sizeof(float));
+    else
+      std::memcpy(&file[data_offset + offsets[i]], packed[i].data(), packed[i].size());
   }
   put_u64(&file[40], fnv1a64(std::span(file).subspan(kHeaderSize)));
   return file;
@@ -322,8 +385,8 @@ Model deserialize_model(std::span<const std::uint8_t> bytes) {
     throw Error("not a .mpdet model (bad magic)");
   const std::uint32_t version = get_u32(&bytes[8]);
   if (version != kModelFormatVersion)
-    throw Error("unsupported .mpdet format version " + std::to_string(version) + " (this build reads " +
-                std::to_string(kModelFormatVersion) + ")");
+    throw Error("unsupported .mpdet format version " + std::to_string(version) +
+                " (this build reads " + std::to_string(kModelFormatVersion) + ")");
   // Reserved header bytes are not covered by the checksum, so they must be exactly zero.
   if (get_u32(&bytes[12]) != 0 || get_u64(&bytes[48]) != 0 || get_u64(&bytes[56]) != 0)
     throw Error("corrupt header: reserved bytes are not zero");
@@ -338,8 +401,9 @@ Model deserialize_model(std::span<const std::uint8_t> bytes) {
       data_offset > file_size)
     throw Error("invalid tensor data offset");
   if (data_size != file_size - data_offset)
-    throw Error(data_size > file_size - data_offset ? "truncated file: tensor data is incomplete"
-                                                    : "file has trailing bytes after the tensor data");
+    throw Error(data_size > file_size - data_offset
+                    ? "truncated file: tensor data is incomplete"
+                    : "file has trailing bytes after the tensor data");
   if (fnv1a64(bytes.subspan(kHeaderSize)) != checksum)
     throw Error("checksum mismatch: the file is corrupt");
 
@@ -362,14 +426,15 @@ Model deserialize_model(std::span<const std::uint8_t> bytes) {
     for (const json& tj : tensors) {
       Tensor t;
       t.name = get_string(tj, "name");
-      t.dtype = parse_enum(get_string(tj, "dtype"), kDataTypes, "tensor dtype");
+      parse_dtype(get_string(tj, "dtype"), t);
       std::uint64_t elements = 1;
       for (const json& d : get_array(tj, "shape", 8)) {
         if (!d.is_number_integer() || d.get<long long>() < 1 || d.get<long long>() > (1 << 24))
           throw Error("tensor '" + t.name + "' has an invalid dimension");
         t.shape.push_back(d.get<long long>());
         elements *= static_cast<std::uint64_t>(d.get<long long>());
-        if (elements > (std::uint64_t{1} << 31)) throw Error("tensor '" + t.name + "' is too large");
+        if (elements > (std::uint64_t{1} << 31))
+          throw Error("tensor '" + t.name + "' is too large");
       }
       const json& off = field(tj, "offset");
       const json& size = field(tj, "size");
@@ -377,20 +442,28 @@ Model deserialize_model(std::span<const std::uint8_t> bytes) {
         throw Error("tensor '" + t.name + "' offset and size must be non-negative integers");
       const std::uint64_t offset = off.get<std::uint64_t>(), nbytes = size.get<std::uint64_t>();
       if (offset % kAlignment != 0) throw Error("tensor '" + t.name + "' is not 64-byte aligned");
-      if (nbytes != elements * data_type_size(t.dtype))
+      if (nbytes != stored_bytes(t, elements))
         throw Error("tensor '" + t.name + "' size does not match its shape");
       if (offset > data_size || nbytes > data_size - offset)
         throw Error("tensor '" + t.name + "' lies outside the data block");
-      t.data.resize(elements);
-      std::memcpy(t.data.data(), &bytes[data_offset + offset], nbytes);
+      const auto stored = bytes.subspan(data_offset + offset, nbytes);
+      if (t.dtype == DataType::F32) {
+        t.data.resize(elements);
+        std::memcpy(t.data.data(), stored.data(), nbytes);
+      } else {
+        t.codes = quant::unpack_weights(stored, elements, t.bits);
+      }
       model.tensors.push_back(std::move(t));
     }
     const int n_tensors = static_cast<int>(model.tensors.size());
+    model.quantized = get_bool(doc, "quantized");
+    model.quantization_method = get_string(doc, "quantization_method");
     for (const json& lj : get_array(doc, "layers", 100000))
-      model.layers.push_back(layer_from_json(lj, n_tensors));
+      model.layers.push_back(layer_from_json(lj, n_tensors, model.quantized));
     for (const json& o : get_array(doc, "outputs", 64)) {
       if (!o.is_number_integer()) throw Error("outputs must be layer indices");
-      model.outputs.push_back(static_cast<int>(std::clamp<long long>(o.get<long long>(), -1, 1 << 30)));
+      model.outputs.push_back(
+          static_cast<int>(std::clamp<long long>(o.get<long long>(), -1, 1 << 30)));
     }
     settings_from_json(doc, model);
     validate(model);
@@ -400,13 +473,15 @@ Model deserialize_model(std::span<const std::uint8_t> bytes) {
   return model;
 }
 
-std::vector<std::uint8_t> read_file_bytes(const std::filesystem::path& path, std::uint64_t max_bytes) {
+std::vector<std::uint8_t> read_file_bytes(const std::filesystem::path& path,
+                                          std::uint64_t max_bytes) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw Error("cannot open '" + path.string() + "'");
   in.seekg(0, std::ios::end);
   const std::streamoff size = in.tellg();
   if (size < 0) throw Error("cannot read '" + path.string() + "'");
-  if (static_cast<std::uint64_t>(size) > max_bytes) throw Error("'" + path.string() + "' is too large");
+  if (static_cast<std::uint64_t>(size) > max_bytes)
+    throw Error("'" + path.string() + "' is too large");
   in.seekg(0);
   std::vector<std::uint8_t> bytes(static_cast<std::size_t>(size));
   if (size > 0 && !in.read(reinterpret_cast<char*>(bytes.data()), size))
@@ -421,7 +496,8 @@ void write_file_atomically(const std::filesystem::path& path, std::span<const st
   {
     std::ofstream out(temp, std::ios::binary | std::ios::trunc);
     if (!out) throw Error("cannot write '" + path.string() + "'");
-    out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+    out.write(reinterpret_cast<const char*>(bytes.data()),
+              static_cast<std::streamsize>(bytes.size()));
     out.flush();
     if (!out) {
       out.close();

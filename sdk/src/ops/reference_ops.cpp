@@ -19,8 +19,10 @@ void conv2d(const float* input, const Shape& in, const float* weights, const flo
       const float* src = input + (group * in_per_group + icg) * in_plane;
       for (int ky = 0; ky < p.kernel; ++ky) {
         for (int kx = 0; kx < p.kernel; ++kx) {
-          const float w = weights[((static_cast<std::size_t>(oc) * in_per_group + icg) * p.kernel + ky) *
-                                      p.kernel + kx];
+          const float w =
+              weights[((static_cast<std::size_t>(oc) * in_per_group + icg) * p.kernel + ky) *
+                          p.kernel +
+                      kx];
           // Output columns whose tap (ox * stride + kx - pad) falls inside the input row.
           const int ox_begin = std::max(0, (p.pad - kx + p.stride - 1) / p.stride);
           const int last_tap = in.width - 1 + p.pad - kx;  // largest ox * stride allowed

@@ -25,9 +25,12 @@ void apply_activation(float* data, std::size_t n, Activation activation);
 
 inline float activate(float x, Activation a) {
   switch (a) {
-    case Activation::Leaky: return x > 0 ? x : x * kLeakySlope;
-    case Activation::Relu: return x > 0 ? x : 0.0f;
-    case Activation::Linear: break;
+    case Activation::Leaky:
+      return x > 0 ? x : x * kLeakySlope;
+    case Activation::Relu:
+      return x > 0 ? x : 0.0f;
+    case Activation::Linear:
+      break;
   }
   return x;
 }

@@ -13,6 +13,7 @@ std::size_t packed_size(std::size_t count, int bits);
 std::vector<std::uint8_t> pack_weights(std::span<const std::int8_t> values, int bits);
 // Throws mpdet::Error if `packed` is shorter than packed_size(count, bits) or a value decodes to
 // -2^(b-1) (outside the symmetric range; corrupt data).
-std::vector<std::int8_t> unpack_weights(std::span<const std::uint8_t> packed, std::size_t count, int bits);
+std::vector<std::int8_t> unpack_weights(std::span<const std::uint8_t> packed, std::size_t count,
+                                        int bits);
 
 }  // namespace mpdet::quant

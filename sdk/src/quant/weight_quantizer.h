@@ -15,8 +15,8 @@ namespace mpdet::quant {
 int weight_qmax(int bits);
 
 struct Point {
-  float scale = 0;              // a_k
-  std::vector<std::int8_t> q;   // q_k, same length as the channel's weights
+  float scale = 0;             // a_k
+  std::vector<std::int8_t> q;  // q_k, same length as the channel's weights
 };
 
 // The baseline: one point, max-abs scale, round to nearest.
@@ -35,8 +35,8 @@ std::vector<Point> quantize_multipoint(std::span<const float> w, int bits, int p
 std::vector<float> reconstruct(const std::vector<Point>& points, std::size_t length);
 
 // Output error of a channel's weight error e = w - ŵ on calibration inputs with Gram matrix
-// G = Σ_x x xᵀ (x = the input patch the channel sees): ||X e||² = eᵀ G e. `gram` is length x length,
-// row-major; when empty, the plain weight error ||e||² is returned.
+// G = Σ_x x xᵀ (x = the input patch the channel sees): ||X e||² = eᵀ G e. `gram` is length x
+// length, row-major; when empty, the plain weight error ||e||² is returned.
 double output_error(std::span<const float> error, std::span<const double> gram);
 
 // Adaptive allocation of points under a budget.
@@ -53,6 +53,7 @@ struct ChannelCandidate {
 // the largest weighted error reduction per unit cost, while the total cost of all points stays
 // within `budget_cost` (the MAC total allowed, e.g. budget × Σ one-point costs). Returns the
 // number of points per candidate, in input order.
-std::vector<int> allocate_points(const std::vector<ChannelCandidate>& candidates, double budget_cost);
+std::vector<int> allocate_points(const std::vector<ChannelCandidate>& candidates,
+                                 double budget_cost);
 
 }  // namespace mpdet::quant

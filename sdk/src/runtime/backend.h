@@ -32,6 +32,7 @@ class Backend {
 };
 
 // Names accepted by create_backend: "ref" (reference float kernels).
-std::unique_ptr<Backend> create_backend(const std::string& name, const model::Model& model, int threads);
+std::unique_ptr<Backend> create_backend(const std::string& name, const model::Model& model,
+                                        int threads);
 
 }  // namespace mpdet::runtime

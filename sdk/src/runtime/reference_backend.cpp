@@ -5,6 +5,7 @@
 
 #include "mpdet/error.h"
 #include "ops/reference_ops.h"
+#include "runtime/integer_reference_backend.h"
 
 namespace mpdet::runtime {
 
@@ -30,14 +31,17 @@ void ReferenceBackend::run(std::span<const float> input) {
     throw Error("input tensor has " + std::to_string(input.size()) + " values, the model needs " +
                 std::to_string(model_.input_shape().elements()));
   std::copy(input.begin(), input.end(), buffers_[plan_.buffer_of_layer[0]].begin());
+  if (observer_) observer_(0, layer_output(0));
   timings_.clear();
   for (int i = 1; i < static_cast<int>(model_.layers.size()); ++i) {
     const auto start = std::chrono::steady_clock::now();
     run_layer(i);
     if (profiling_) {
-      const std::chrono::duration<double, std::milli> took = std::chrono::steady_clock::now() - start;
+      const std::chrono::duration<double, std::milli> took =
+          std::chrono::steady_clock::now() - start;
       timings_.push_back({i, took.count()});
     }
+    if (observer_) observer_(i, layer_output(i));
   }
 }
 
@@ -45,7 +49,9 @@ void ReferenceBackend::run_layer(int index) {
   const model::Layer& layer = model_.layers[index];
   float* out = buffers_[plan_.buffer_of_layer[index]].data();
   auto in = [&](std::size_t k) { return layer_output(layer.inputs[k]).data(); };
-  auto in_shape = [&](std::size_t k) -> const ops::Shape& { return model_.layers[layer.inputs[k]].output; };
+  auto in_shape = [&](std::size_t k) -> const ops::Shape& {
+    return model_.layers[layer.inputs[k]].output;
+  };
   switch (layer.kind) {
     case LayerKind::Input:
       break;
@@ -75,9 +81,13 @@ void ReferenceBackend::run_layer(int index) {
   }
 }
 
-std::unique_ptr<Backend> create_backend(const std::string& name, const model::Model& model, int threads) {
-  (void)threads;  // the reference backend is single-threaded; callers parallelise over images
-  if (name == "ref") return std::make_unique<ReferenceBackend>(model);
+std::unique_ptr<Backend> create_backend(const std::string& name, const model::Model& model,
+                                        int threads) {
+  (void)threads;  // the reference backends are single-threaded; callers parallelise over images
+  if (name == "ref") {
+    if (model.quantized) return std::make_unique<IntegerReferenceBackend>(model);
+    return std::make_unique<ReferenceBackend>(model);
+  }
   throw Error("unknown backend '" + name + "' (available: ref)");
 }
 

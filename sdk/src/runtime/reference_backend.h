@@ -2,6 +2,8 @@
 // planned set of activation buffers. Single-threaded by design: it is the oracle.
 #pragma once
 
+#include <functional>
+
 #include "runtime/backend.h"
 #include "runtime/memory_plan.h"
 
@@ -18,8 +20,12 @@ class ReferenceBackend final : public Backend {
   const std::vector<LayerTiming>& layer_timings() const override { return timings_; }
   std::size_t activation_bytes() const override { return plan_.total_floats() * sizeof(float); }
 
-  // Output of any layer after run() (tests use it to compare intermediate results).
+  // Output of any layer after run() while its buffer is live (tests compare intermediate results);
+  // the observer sees every layer's output as it is produced (calibration collects statistics).
   std::span<const float> layer_output(int layer) const;
+  void set_layer_observer(std::function<void(int, std::span<const float>)> observer) {
+    observer_ = std::move(observer);
+  }
 
  private:
   void run_layer(int index);
@@ -29,6 +35,7 @@ class ReferenceBackend final : public Backend {
   std::vector<std::vector<float>> buffers_;
   bool profiling_ = false;
   std::vector<LayerTiming> timings_;
+  std::function<void(int, std::span<const float>)> observer_;
 };
 
 }  // namespace mpdet::runtime

@@ -1,0 +1,47 @@
+// Calibration: runs the float model over preprocessed calibration inputs and collects what the
+// quantizers need: per-layer output ranges and histograms (activation clipping), and for every
+// convolution the Gram matrix of its input patches (output error of weight quantization).
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <vector>
+
+#include "model/graph.h"
+#include "quant/activation_range.h"
+
+namespace mpdet::quant {
+
+struct CalibrationOptions {
+  int patches_per_image = 32;  // output positions sampled per image for the Gram matrices
+  unsigned seed = 1;
+  std::function<void(const char* stage, std::size_t done, std::size_t total)> progress;
+};
+
+// Σ x xᵀ over sampled input patches of one convolution, one matrix per group.
+struct ConvGram {
+  int groups = 0;
+  int taps = 0;                // (in / groups) · k · k
+  std::vector<double> values;  // [groups][taps][taps], symmetric
+  std::size_t samples = 0;
+  std::span<const double> group(int g) const {
+    return {values.data() + static_cast<std::size_t>(g) * taps * taps,
+            static_cast<std::size_t>(taps) * taps};
+  }
+};
+
+struct CalibrationData {
+  std::size_t images = 0;
+  std::vector<float> min, max;                       // per layer output
+  std::vector<std::optional<Histogram>> histograms;  // per layer output
+  std::vector<ConvGram> grams;                       // per layer (empty unless Conv2d)
+};
+
+// Memory is bounded by the model, not the number of images: inputs are visited one at a time
+// (twice: ranges first, then histograms and Gram matrices). `input_count` inputs are produced by
+// `load_input(i, tensor)`, which fills a CHW tensor of the model's input shape.
+CalibrationData calibrate(const model::Model& float_model, std::size_t input_count,
+                          const std::function<void(std::size_t, std::vector<float>&)>& load_input,
+                          const CalibrationOptions& options);
+
+}  // namespace mpdet::quant
