@@ -61,7 +61,10 @@ const std::map<std::string, Activation> kActivations = {
     {"linear", Activation::Linear}, {"leaky", Activation::Leaky}, {"relu", Activation::Relu}};
 // On disk, integer codes carry their bit-width in the type name: i2, i3, i4, i8.
 std::string dtype_name(const Tensor& t) {
-  return t.dtype == DataType::F32 ? "f32" : "i" + std::to_string(t.bits);
+  if (t.dtype == DataType::F32) return "f32";
+  std::string name = "i";  // appended, not "i" + ...: GCC 12 warns falsely (-Wrestrict) on that form
+  name += std::to_string(t.bits);
+  return name;
 }
 
 void parse_dtype(const std::string& name, Tensor& t) {
