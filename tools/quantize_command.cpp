@@ -19,11 +19,11 @@ namespace mpdet::tools {
 Command add_quantize_command(CLI::App& app) {
   struct Args {
     std::string model, calib, calib_set = "calib", method = "multipoint", output, report,
-                              ranges = "mse";
+                              ranges = "percentile";
     int wbits = 4, max_points = 4, patches = 32;
     double budget = 1.25;
     std::size_t limit = 0;
-    bool all_low_bit = false;
+    bool all_low_bit = false, no_bias_correction = false;
   };
   auto a = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand(
@@ -45,6 +45,7 @@ Command add_quantize_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--act-range", a->ranges, "Activation clipping: minmax | percentile | mse")
       ->capture_default_str();
+  cmd->add_flag("--no-bias-correction", a->no_bias_correction, "Keep the float biases as they are");
   cmd->add_flag("--all-low-bit", a->all_low_bit,
                 "Quantize the first layer and the heads at --wbits too (default: 8-bit)");
   cmd->add_option("--patches", a->patches,
@@ -88,6 +89,7 @@ Command add_quantize_command(CLI::App& app) {
     q.max_points = a->max_points;
     q.activation_range = quant::parse_range_method(a->ranges);
     q.first_last_8bit = !a->all_low_bit;
+    q.bias_correction = !a->no_bias_correction;
     quant::QuantizeReport report;
     const model::Model quantized = quant::quantize_model(float_model, calibration, q, &report);
     model::save_model(quantized, a->output);
@@ -115,6 +117,7 @@ Command add_quantize_command(CLI::App& app) {
                                   {"weight_bits", a->wbits},
                                   {"budget", a->budget},
                                   {"activation_range", a->ranges},
+                                  {"bias_correction", !a->no_bias_correction},
                                   {"calibration_images", ids.size()},
                                   {"seconds", report.seconds},
                                   {"description", quantized.quantization_method},

@@ -62,7 +62,8 @@ const std::map<std::string, Activation> kActivations = {
 // On disk, integer codes carry their bit-width in the type name: i2, i3, i4, i8.
 std::string dtype_name(const Tensor& t) {
   if (t.dtype == DataType::F32) return "f32";
-  std::string name = "i";  // appended, not "i" + ...: GCC 12 warns falsely (-Wrestrict) on that form
+  std::string name =
+      "i";  // appended, not "i" + ...: GCC 12 warns falsely (-Wrestrict) on that form
   name += std::to_string(t.bits);
   return name;
 }

@@ -24,9 +24,13 @@
 // Concat: each input is requantized alone: q_y = clamp(z_y + round_shift((q_i − z_i)·M_i, S), 0,
 // 255). Max pooling and nearest upsampling work on the codes; their output shares the input's s and
 // z. Network input: q = clamp(floor(x · inv_s + 0.5) + z, 0, 255) in float, inv_s = float(1 / s).
-// Network outputs (detection heads) are dequantized as float(s) · float(q − z).
+// Network outputs (detection heads) skip the uint8 rounding: a head convolution also yields
+//   h = clamp(round_shift(t, S − 8), int32)   (t << (8 − S) when S < 8)
+// i.e. its value in units of s_y / 256, and the float output is float(h) · float(s_y / 256).
+// Eight more bits of logit precision keep low-confidence scores distinct, which VOC mAP measures.
 #pragma once
 
+#include <climits>
 #include <cstdint>
 #include <span>
 #include <vector>
@@ -65,6 +69,15 @@ inline std::int64_t activate_fixed(std::int64_t t, Activation a) {
 
 inline std::uint8_t saturate_u8(std::int64_t v) {
   return static_cast<std::uint8_t>(v < 0 ? 0 : v > 255 ? 255 : v);
+}
+
+inline constexpr int kHeadFractionBits = 8;
+
+inline std::int32_t head_code(std::int64_t t, int shift) {
+  const std::int64_t h = shift >= kHeadFractionBits
+                             ? round_shift(t, shift - kHeadFractionBits)
+                             : t * (std::int64_t{1} << (kHeadFractionBits - shift));
+  return static_cast<std::int32_t>(h < INT32_MIN ? INT32_MIN : h > INT32_MAX ? INT32_MAX : h);
 }
 
 inline std::uint8_t quantize_input(float x, float inv_scale, int zero_point) {

@@ -8,7 +8,8 @@ namespace mpdet::ops::integer_reference {
 void conv2d_multipoint(const std::uint8_t* input, const Shape& in, QuantParams in_q,
                        const std::int8_t* point_weights, std::span<const int> points,
                        const Requantization& requant, const ConvParams& p, Activation activation,
-                       std::uint8_t* output, const Shape& out, QuantParams out_q) {
+                       std::uint8_t* output, const Shape& out, QuantParams out_q,
+                       std::int32_t* head_output) {
   const int in_per_group = in.channels / p.groups;
   const int out_per_group = p.out_channels / p.groups;
   const std::size_t taps = static_cast<std::size_t>(in_per_group) * p.kernel * p.kernel;
@@ -49,9 +50,13 @@ void conv2d_multipoint(const std::uint8_t* input, const Shape& in, QuantParams i
         t[i] += static_cast<std::int64_t>(acc[i]) * multiplier;
     }
     std::uint8_t* dst = output + static_cast<std::size_t>(oc) * out_plane;
-    for (std::size_t i = 0; i < out_plane; ++i)
-      dst[i] = saturate_u8(out_q.zero_point +
-                           round_shift(activate_fixed(t[i], activation), requant.shift));
+    for (std::size_t i = 0; i < out_plane; ++i) {
+      const std::int64_t activated = activate_fixed(t[i], activation);
+      dst[i] = saturate_u8(out_q.zero_point + round_shift(activated, requant.shift));
+      if (head_output)
+        head_output[static_cast<std::size_t>(oc) * out_plane + i] =
+            head_code(activated, requant.shift);
+    }
   }
 }
 
@@ -113,6 +118,11 @@ void quantize_input(const float* input, std::size_t n, QuantParams q, std::uint8
   const float inv_scale = static_cast<float>(1.0 / q.scale);
   for (std::size_t i = 0; i < n; ++i)
     output[i] = ops::quantize_input(input[i], inv_scale, q.zero_point);
+}
+
+void dequantize_head(const std::int32_t* input, std::size_t n, QuantParams q, float* output) {
+  const float step = static_cast<float>(double(q.scale) / (1 << kHeadFractionBits));
+  for (std::size_t i = 0; i < n; ++i) output[i] = static_cast<float>(input[i]) * step;
 }
 
 void dequantize(const std::uint8_t* input, std::size_t n, QuantParams q, float* output) {

@@ -10,11 +10,13 @@
 namespace mpdet::ops::integer_reference {
 
 // Multipoint convolution with the fused epilogue. point_weights: [V][in/groups][k][k] codes;
-// points[c] virtual channels (consecutive) belong to output channel c.
+// points[c] virtual channels (consecutive) belong to output channel c. When `head_output` is
+// not null, the layer is a network output and its head codes are written there too.
 void conv2d_multipoint(const std::uint8_t* input, const Shape& in, QuantParams in_q,
                        const std::int8_t* point_weights, std::span<const int> points,
                        const Requantization& requant, const ConvParams& p, Activation activation,
-                       std::uint8_t* output, const Shape& out, QuantParams out_q);
+                       std::uint8_t* output, const Shape& out, QuantParams out_q,
+                       std::int32_t* head_output = nullptr);
 
 void max_pool(const std::uint8_t* input, const Shape& in, const PoolParams& p, std::uint8_t* output,
               const Shape& out);
@@ -32,5 +34,6 @@ void requantize(const std::uint8_t* input, QuantParams in_q, std::size_t n,
 
 void quantize_input(const float* input, std::size_t n, QuantParams q, std::uint8_t* output);
 void dequantize(const std::uint8_t* input, std::size_t n, QuantParams q, float* output);
+void dequantize_head(const std::int32_t* input, std::size_t n, QuantParams q, float* output);
 
 }  // namespace mpdet::ops::integer_reference

@@ -37,6 +37,8 @@ void accumulate_gram(const model::Model& m, const model::Layer& layer, std::span
                                ix]
                        : 0.0;
           }
+      double* sum = gram.sums.data() + static_cast<std::size_t>(g) * gram.taps;
+      for (int a = 0; a < gram.taps; ++a) sum[a] += patch[a];
       double* G = gram.values.data() + static_cast<std::size_t>(g) * gram.taps * gram.taps;
       for (int a = 0; a < gram.taps; ++a) {
         const double pa = patch[a];
@@ -74,6 +76,7 @@ CalibrationData calibrate(const model::Model& m, std::size_t input_count,
     g.groups = l.conv.groups;
     g.taps = m.layers[l.inputs[0]].output.channels / l.conv.groups * l.conv.kernel * l.conv.kernel;
     g.values.assign(static_cast<std::size_t>(g.groups) * g.taps * g.taps, 0.0);
+    g.sums.assign(static_cast<std::size_t>(g.groups) * g.taps, 0.0);
   }
 
   runtime::ReferenceBackend backend(m);

@@ -23,7 +23,11 @@ struct ConvGram {
   int groups = 0;
   int taps = 0;                // (in / groups) · k · k
   std::vector<double> values;  // [groups][taps][taps], symmetric
+  std::vector<double> sums;    // [groups][taps]: Σ x, for the mean input patch (bias correction)
   std::size_t samples = 0;
+  std::span<const double> patch_sum(int g) const {
+    return {sums.data() + static_cast<std::size_t>(g) * taps, static_cast<std::size_t>(taps)};
+  }
   std::span<const double> group(int g) const {
     return {values.data() + static_cast<std::size_t>(g) * taps * taps,
             static_cast<std::size_t>(taps) * taps};

@@ -179,11 +179,33 @@ model::Model quantize_model(const model::Model& float_model, const CalibrationDa
     tensors.push_back(std::move(codes));
     tensors.push_back(std::move(scales));
   }
-  // Keep the biases (float) and renumber: biases first in layer order, then codes and scales.
+  // Keep the biases (float, bias-corrected if asked) and renumber: biases first in layer order,
+  // then codes and scales.
   q.tensors.clear();
-  for (model::Layer& l : q.layers) {
+  std::size_t conv_index = 0;
+  for (std::size_t i = 0; i < q.layers.size(); ++i) {
+    model::Layer& l = q.layers[i];
     if (l.kind != LayerKind::Conv2d) continue;
-    q.tensors.push_back(m.tensors[l.bias_tensor]);
+    model::Tensor bias = m.tensors[l.bias_tensor];
+    const ConvGram& gram = calibration.grams[i];
+    if (options.bias_correction && gram.samples > 0) {
+      const std::vector<float>& w = m.tensors[m.layers[i].weight_tensor].data;
+      const ConvCandidates& c = convs[conv_index];
+      const int out_per_group = l.conv.out_channels / l.conv.groups;
+      for (int oc = 0; oc < l.conv.out_channels; ++oc) {
+        const auto sum = gram.patch_sum(oc / out_per_group);
+        double shift = 0;
+        for (int t = 0; t < c.taps; ++t) {
+          double approx = 0;
+          for (int k = 0; k < l.weight_quant.points[oc]; ++k)
+            approx += double(c.points[oc][k].scale) * c.points[oc][k].q[t];
+          shift += sum[t] / gram.samples * (w[static_cast<std::size_t>(oc) * c.taps + t] - approx);
+        }
+        bias.data[oc] = static_cast<float>(bias.data[oc] + shift);
+      }
+    }
+    ++conv_index;
+    q.tensors.push_back(std::move(bias));
     l.bias_tensor = static_cast<int>(q.tensors.size()) - 1;
     l.weight_tensor = -1;
   }
@@ -203,7 +225,7 @@ model::Model quantize_model(const model::Model& float_model, const CalibrationDa
                 : options.activation_range == RangeMethod::Percentile ? "percentile"
                                                                       : "minmax",
                 executed / one_point_cost, calibration.images);
-  q.quantization_method = method;
+  q.quantization_method = std::string(method) + (options.bias_correction ? ", bias-corrected" : "");
   model::validate(q);
   if (report) {
     report->points_per_weight = executed / one_point_cost;

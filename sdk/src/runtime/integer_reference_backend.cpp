@@ -28,7 +28,12 @@ IntegerReferenceBackend::IntegerReferenceBackend(const model::Model& model)
       requant_[i] = ops::elementwise_requantization(inputs, l.output_quant);
     }
   }
-  for (int out : model.outputs) outputs_.emplace_back(model.layers[out].output.elements());
+  head_codes_.resize(model.layers.size());
+  for (int out : model.outputs) {
+    outputs_.emplace_back(model.layers[out].output.elements());
+    if (model.layers[out].kind == LayerKind::Conv2d)
+      head_codes_[out].resize(model.layers[out].output.elements());
+  }
 }
 
 std::span<const std::uint8_t> IntegerReferenceBackend::layer_codes(int layer) const {
@@ -56,8 +61,12 @@ void IntegerReferenceBackend::run(std::span<const float> input) {
   }
   for (std::size_t o = 0; o < model_.outputs.size(); ++o) {
     const int layer = model_.outputs[o];
-    iref::dequantize(layer_codes(layer).data(), outputs_[o].size(),
-                     model_.layers[layer].output_quant, outputs_[o].data());
+    if (!head_codes_[layer].empty())
+      iref::dequantize_head(head_codes_[layer].data(), outputs_[o].size(),
+                            model_.layers[layer].output_quant, outputs_[o].data());
+    else
+      iref::dequantize(layer_codes(layer).data(), outputs_[o].size(),
+                       model_.layers[layer].output_quant, outputs_[o].data());
   }
 }
 
@@ -73,7 +82,8 @@ void IntegerReferenceBackend::run_layer(int index) {
       iref::conv2d_multipoint(in(0), in_layer(0).output, in_layer(0).output_quant,
                               model_.tensors[l.weight_quant.weights].codes.data(),
                               l.weight_quant.points, requant_[index], l.conv, l.activation, out,
-                              l.output, l.output_quant);
+                              l.output, l.output_quant,
+                              head_codes_[index].empty() ? nullptr : head_codes_[index].data());
       break;
     case LayerKind::MaxPool:
       iref::max_pool(in(0), in_layer(0).output, l.pool, out, l.output);

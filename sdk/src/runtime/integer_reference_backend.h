@@ -36,6 +36,8 @@ class IntegerReferenceBackend final : public Backend {
   std::vector<std::vector<std::uint8_t>> buffers_;
   std::vector<ops::Requantization> requant_;  // per layer (conv, add, concat)
   std::vector<std::vector<float>> outputs_;
+  std::vector<std::vector<std::int32_t>>
+      head_codes_;  // per layer; non-empty for output convolutions
   bool profiling_ = false;
   std::vector<LayerTiming> timings_;
   std::function<void(int, std::span<const std::uint8_t>)> observer_;
