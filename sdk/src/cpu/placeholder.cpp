@@ -1,0 +1,1 @@
+// placeholder: delete once this module has real sources
