@@ -57,6 +57,44 @@ int to_code(double y, ops::QuantParams q) {
   return static_cast<int>(std::clamp<double>(std::floor(y / q.scale + 0.5) + q.zero_point, 0, 255));
 }
 
+// Real (activated, unrounded) outputs of a quantized convolution from its input codes.
+std::vector<double> simulate_conv_real(const model::Model& m, int index,
+                                       const std::vector<std::vector<std::uint8_t>>& codes) {
+  const model::Layer& l = m.layers[index];
+  const auto& in_layer = m.layers[l.inputs[0]];
+  const ops::Shape is = in_layer.output;
+  const auto& wq = l.weight_quant;
+  const auto& w = m.tensors[wq.weights].codes;
+  const auto& a = m.tensors[wq.scales].data;
+  const auto& bias = m.tensors[l.bias_tensor].data;
+  const int icg = is.channels / l.conv.groups, ocg = l.conv.out_channels / l.conv.groups;
+  const int k = l.conv.kernel;
+  const std::size_t taps = static_cast<std::size_t>(icg) * k * k;
+  std::vector<double> out(l.output.elements());
+  int v0 = 0;
+  for (int oc = 0; oc < l.conv.out_channels; ++oc) {
+    for (int oy = 0; oy < l.output.height; ++oy)
+      for (int ox = 0; ox < l.output.width; ++ox) {
+        double y = bias[oc];
+        for (int p = 0; p < wq.points[oc]; ++p)
+          for (int i = 0; i < icg; ++i)
+            for (int ky = 0; ky < k; ++ky)
+              for (int kx = 0; kx < k; ++kx) {
+                const int iy = oy * l.conv.stride + ky - l.conv.pad;
+                const int ix = ox * l.conv.stride + kx - l.conv.pad;
+                if (iy < 0 || iy >= is.height || ix < 0 || ix >= is.width) continue;
+                const int ic = (oc / ocg) * icg + i;
+                y += double(a[v0 + p]) * w[(v0 + p) * taps + (i * k + ky) * k + kx] *
+                     real_of(codes[l.inputs[0]][(ic * is.height + iy) * is.width + ix],
+                             in_layer.output_quant);
+              }
+        out[(oc * l.output.height + oy) * l.output.width + ox] = activate(y, l.activation);
+      }
+    v0 += wq.points[oc];
+  }
+  return out;
+}
+
 // Expected codes of one layer from its inputs' codes, in double precision.
 std::vector<int> simulate_layer(const model::Model& m, int index,
                                 const std::vector<std::vector<std::uint8_t>>& codes) {
@@ -153,6 +191,17 @@ void expect_matches_float_simulation(const model::Model& q) {
     }
     EXPECT_LT(double(off_by_one) / compared, 0.01)
         << off_by_one << " of " << compared << " codes off by one";
+    // Heads keep 8 extra fraction bits: within one fine step (s_y / 256) of the exact value,
+    // finer than the uint8 grid by far.
+    for (std::size_t o = 0; o < q.outputs.size(); ++o) {
+      const int layer = q.outputs[o];
+      const std::vector<double> expected = simulate_conv_real(q, layer, codes);
+      const double step = q.layers[layer].output_quant.scale / 256.0;
+      const auto actual = backend.output(o);
+      for (std::size_t e = 0; e < expected.size(); ++e)
+        ASSERT_NEAR(actual[e], expected[e], 1.01 * step + 1e-6 * std::abs(expected[e]))
+            << "head " << o << " at " << e;
+    }
   }
 }
 
