@@ -83,10 +83,13 @@ Command add_info_command(CLI::App& app) {
           "MACs     %.4f G executed = %.4f x float MACs (points per weight, MAC-weighted)\n",
           executed / 1e9, executed / float_macs);
     }
-    std::printf("MACs     %.4f G\n", model::total_macs(m) / 1e9);
-    std::printf("params   %lld (%.2f MB as float32)\n",
-                static_cast<long long>(model::total_parameters(m)),
-                model::total_parameters(m) * 4 / 1e6);
+    std::printf("MACs     %.4f G (one point per weight)\n", model::total_macs(m) / 1e9);
+    if (m.quantized)
+      std::printf("tensors  %lld values (codes, point scales, biases)\n",
+                  static_cast<long long>(model::total_parameters(m)));
+    else
+      std::printf("params   %lld (%.2f MB as float32)\n", static_cast<long long>(model::total_parameters(m)),
+                  model::total_parameters(m) * 4 / 1e6);
     std::printf("file     %lld bytes\n", static_cast<long long>(std::filesystem::file_size(*path)));
     std::printf("heads    %zu YOLO heads, %zu classes:", m.postprocess.yolo_heads.size(),
                 m.class_names.size());
