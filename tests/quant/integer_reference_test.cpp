@@ -103,35 +103,8 @@ std::vector<int> simulate_layer(const model::Model& m, int index,
   const auto& in_layer = m.layers[l.inputs[0]];
   const ops::Shape is = in_layer.output;
   if (l.kind == model::LayerKind::Conv2d) {
-    const auto& wq = l.weight_quant;
-    const auto& w = m.tensors[wq.weights].codes;
-    const auto& a = m.tensors[wq.scales].data;
-    const auto& bias = m.tensors[l.bias_tensor].data;
-    const int icg = is.channels / l.conv.groups, ocg = l.conv.out_channels / l.conv.groups,
-              k = l.conv.kernel;
-    const std::size_t taps = static_cast<std::size_t>(icg) * k * k;
-    int v0 = 0;
-    for (int oc = 0; oc < l.conv.out_channels; ++oc) {
-      for (int oy = 0; oy < l.output.height; ++oy)
-        for (int ox = 0; ox < l.output.width; ++ox) {
-          double y = bias[oc];
-          for (int p = 0; p < wq.points[oc]; ++p)
-            for (int i = 0; i < icg; ++i)
-              for (int ky = 0; ky < k; ++ky)
-                for (int kx = 0; kx < k; ++kx) {
-                  const int iy = oy * l.conv.stride + ky - l.conv.pad,
-                            ix = ox * l.conv.stride + kx - l.conv.pad;
-                  if (iy < 0 || iy >= is.height || ix < 0 || ix >= is.width) continue;
-                  const int ic = (oc / ocg) * icg + i;
-                  y += double(a[v0 + p]) * w[(v0 + p) * taps + (i * k + ky) * k + kx] *
-                       real_of(codes[l.inputs[0]][(ic * is.height + iy) * is.width + ix],
-                               in_layer.output_quant);
-                }
-          out[(oc * l.output.height + oy) * l.output.width + ox] =
-              to_code(activate(y, l.activation), l.output_quant);
-        }
-      v0 += wq.points[oc];
-    }
+    const std::vector<double> real = simulate_conv_real(m, index, codes);
+    for (std::size_t e = 0; e < real.size(); ++e) out[e] = to_code(real[e], l.output_quant);
   } else if (l.kind == model::LayerKind::Add) {
     const auto& b_layer = m.layers[l.inputs[1]];
     for (std::size_t i = 0; i < out.size(); ++i)

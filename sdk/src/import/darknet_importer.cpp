@@ -96,36 +96,37 @@ float get_float(Section& s, const std::string& key, float fallback) {
   return v;
 }
 
-std::vector<int> get_ints(Section& s, const std::string& key) {
-  std::vector<int> out;
+// A comma-separated list; `parse` converts one trimmed item and says whether it was valid.
+template <typename T, typename Parse>
+std::vector<T> get_list(Section& s, const std::string& key, Parse parse) {
+  std::vector<T> out;
   std::stringstream ss(get_text(s, key, ""));
   std::string item;
   while (std::getline(ss, item, ',')) {
     item = trim(item);
     if (item.empty()) continue;
-    char* end = nullptr;
-    const long v = std::strtol(item.c_str(), &end, 10);
-    if (*end != '\0' || v < -100000 || v > 100000)
-      fail(s, "'" + key + "' holds a bad value '" + item + "'");
-    out.push_back(static_cast<int>(v));
+    T value{};
+    if (!parse(item, value)) fail(s, "'" + key + "' holds a bad value '" + item + "'");
+    out.push_back(value);
   }
   return out;
 }
 
-std::vector<float> get_floats(Section& s, const std::string& key) {
-  std::vector<float> out;
-  std::stringstream ss(get_text(s, key, ""));
-  std::string item;
-  while (std::getline(ss, item, ',')) {
-    item = trim(item);
-    if (item.empty()) continue;
+std::vector<int> get_ints(Section& s, const std::string& key) {
+  return get_list<int>(s, key, [](const std::string& item, int& value) {
     char* end = nullptr;
-    const float v = std::strtof(item.c_str(), &end);
-    if (*end != '\0' || !std::isfinite(v))
-      fail(s, "'" + key + "' holds a bad value '" + item + "'");
-    out.push_back(v);
-  }
-  return out;
+    const long v = std::strtol(item.c_str(), &end, 10);
+    value = static_cast<int>(v);
+    return *end == '\0' && v >= -100000 && v <= 100000;
+  });
+}
+
+std::vector<float> get_floats(Section& s, const std::string& key) {
+  return get_list<float>(s, key, [](const std::string& item, float& value) {
+    char* end = nullptr;
+    value = std::strtof(item.c_str(), &end);
+    return *end == '\0' && std::isfinite(value);
+  });
 }
 
 // Keys that only matter for training: accepted and ignored.

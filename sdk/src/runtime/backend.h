@@ -2,6 +2,7 @@
 // expose the model's outputs (the raw detection heads) until the next run.
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <span>
 #include <string>
@@ -30,6 +31,23 @@ class Backend {
   // Bytes held for activations.
   virtual std::size_t activation_bytes() const = 0;
 };
+
+// Runs layers 1..n-1 through `run_layer`, recording each one's wall time when `profiling`, and
+// calling `after_layer(i)` after each (observers).
+template <typename RunLayer, typename AfterLayer>
+void run_layers(int layer_count, bool profiling, std::vector<LayerTiming>& timings,
+                RunLayer run_layer, AfterLayer after_layer) {
+  timings.clear();
+  for (int i = 1; i < layer_count; ++i) {
+    const auto start = std::chrono::steady_clock::now();
+    run_layer(i);
+    if (profiling)
+      timings.push_back(
+          {i, std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+                  .count()});
+    after_layer(i);
+  }
+}
 
 // Names accepted by create_backend: "ref" (reference float kernels).
 std::unique_ptr<Backend> create_backend(const std::string& name, const model::Model& model,

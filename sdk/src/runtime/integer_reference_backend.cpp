@@ -48,17 +48,12 @@ void IntegerReferenceBackend::run(std::span<const float> input) {
   iref::quantize_input(input.data(), input.size(), model_.layers[0].output_quant,
                        buffers_[plan_.buffer_of_layer[0]].data());
   if (observer_) observer_(0, layer_codes(0));
-  timings_.clear();
-  for (int i = 1; i < static_cast<int>(model_.layers.size()); ++i) {
-    const auto start = std::chrono::steady_clock::now();
-    run_layer(i);
-    if (profiling_) {
-      const std::chrono::duration<double, std::milli> took =
-          std::chrono::steady_clock::now() - start;
-      timings_.push_back({i, took.count()});
-    }
-    if (observer_) observer_(i, layer_codes(i));
-  }
+  run_layers(
+      static_cast<int>(model_.layers.size()), profiling_, timings_, [&](int i) { run_layer(i); },
+      [&](int i) {
+        if (observer_) observer_(i, layer_codes(i));
+      });
+
   for (std::size_t o = 0; o < model_.outputs.size(); ++o) {
     const int layer = model_.outputs[o];
     if (!head_codes_[layer].empty())

@@ -32,17 +32,11 @@ void ReferenceBackend::run(std::span<const float> input) {
                 std::to_string(model_.input_shape().elements()));
   std::copy(input.begin(), input.end(), buffers_[plan_.buffer_of_layer[0]].begin());
   if (observer_) observer_(0, layer_output(0));
-  timings_.clear();
-  for (int i = 1; i < static_cast<int>(model_.layers.size()); ++i) {
-    const auto start = std::chrono::steady_clock::now();
-    run_layer(i);
-    if (profiling_) {
-      const std::chrono::duration<double, std::milli> took =
-          std::chrono::steady_clock::now() - start;
-      timings_.push_back({i, took.count()});
-    }
-    if (observer_) observer_(i, layer_output(i));
-  }
+  run_layers(
+      static_cast<int>(model_.layers.size()), profiling_, timings_, [&](int i) { run_layer(i); },
+      [&](int i) {
+        if (observer_) observer_(i, layer_output(i));
+      });
 }
 
 void ReferenceBackend::run_layer(int index) {
