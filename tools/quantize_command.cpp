@@ -1,5 +1,6 @@
 // mpdet quantize model.mpdet --calib DIR --calib-set calib --method naive|multipoint --wbits B
 //                 [--budget X] -o out.mpdet [--report q.json]
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <opencv2/imgcodecs.hpp>
@@ -79,8 +80,11 @@ Command add_quantize_command(CLI::App& app) {
       if (image.empty()) throw Error("cannot read calibration image '" + path.string() + "'");
       vision::preprocess(view_of(image), spec, tensor.data());
     };
+    const auto calibration_start = std::chrono::steady_clock::now();
     const quant::CalibrationData calibration =
         quant::calibrate(float_model, ids.size(), load, options);
+    const double calibration_seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - calibration_start).count();
 
     quant::QuantizeOptions q;
     q.method = quant::parse_weight_method(a->method);
@@ -99,6 +103,7 @@ Command add_quantize_command(CLI::App& app) {
     std::printf("points per weight (MAC-weighted) %.4f, model %zu bytes (float: %lld), %.1f s\n",
                 report.points_per_weight, report.model_bytes,
                 static_cast<long long>(std::filesystem::file_size(a->model)), report.seconds);
+    std::printf("calibration %.1f s over %zu images\n", calibration_seconds, ids.size());
     if (!a->report.empty()) {
       nlohmann::json layers = nlohmann::json::array();
       for (const auto& l : report.layers)
@@ -120,6 +125,7 @@ Command add_quantize_command(CLI::App& app) {
                                   {"bias_correction", !a->no_bias_correction},
                                   {"calibration_images", ids.size()},
                                   {"seconds", report.seconds},
+                                  {"calibration_seconds", calibration_seconds},
                                   {"description", quantized.quantization_method},
                                   {"layers", layers}};
       write_text_atomically(a->report, doc.dump(2) + "\n");
