@@ -57,6 +57,9 @@ Command add_quantize_command(CLI::App& app) {
   cmd->add_option("--report", a->report, "Write the quantization report as JSON");
   return [a]() {
     const model::Model float_model = model::load_model(a->model);
+    if (float_model.quantized)
+      throw Error("'" + a->model + "' is already quantized (" + float_model.quantization_method +
+                  "); quantize the float model it came from");
     const std::filesystem::path voc = a->calib.empty()
                                           ? data_dir() / "data" / "VOCdevkit" / "VOC2007"
                                           : std::filesystem::path(a->calib);

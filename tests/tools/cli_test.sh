@@ -50,6 +50,23 @@ import json,sys; b=json.load(open('$WORK/out.txt'))
 assert b['runs']==3 and b['network_ms']['min']<=b['network_ms']['median']<=b['network_ms']['max'], b
 assert set(b['preprocess_ms'])=={'median','min','max'}" || { echo "FAIL: bench JSON"; failures=$((failures + 1)); }
 
+# Quantization: a small calibration, then the quantized model through info, eval and detect.
+check "quantize (multipoint w4)" "$MPDET" quantize "$WORK/m.mpdet" --method multipoint --wbits 4 --budget 1.25 \
+  --limit 6 -o "$WORK/q.mpdet" --report "$WORK/q.json"
+python3 - "$WORK" <<'PY' || failures=$((failures + 1))
+import json, sys
+r = json.load(open(f"{sys.argv[1]}/q.json"))
+assert 1.2 < r["points_per_weight"] <= 1.25 + 1e-9 and r["model_bytes"] > 0, r
+assert all({"points", "output_sqnr_db", "seconds"} <= set(l) for l in r["layers"]), r["layers"][:1]
+print("quantize report ok")
+PY
+check "info on a quantized model" "$MPDET" info "$WORK/q.mpdet" --brief
+grep -q "points per weight" "$WORK/out.txt" || { echo "FAIL: info lacks the points summary"; failures=$((failures + 1)); }
+check "eval on a quantized model" "$MPDET" eval "$WORK/q.mpdet" --set dev --limit 10 --backend ref
+check "detect with a quantized model" "$MPDET" detect "$WORK/q.mpdet" "$DATA/data/VOCdevkit/VOC2007/JPEGImages/000005.jpg" -o "$WORK/q.jpg"
+check_error "quantizing a quantized model" "already quantized" "$MPDET" quantize "$WORK/q.mpdet" --limit 2 -o "$WORK/qq.mpdet"
+[ ! -e "$WORK/qq.mpdet" ] || { echo "FAIL: partial quantized model written"; failures=$((failures + 1)); }
+
 # Bad input: clear errors, non-zero exit, nothing half-written.
 check_error "missing model" "cannot open" "$MPDET" info "$WORK/absent.mpdet"
 head -c 1000 "$WORK/m.mpdet" >"$WORK/truncated.mpdet"
