@@ -5,11 +5,11 @@
 #include <opencv2/dnn.hpp>
 #include <opencv2/imgcodecs.hpp>
 
+#include "api/backend_registry.h"
 #include "commands.h"
 #include "model/model_file.h"
 #include "mpdet/data_dir.h"
 #include "mpdet/detector.h"
-#include "runtime/backend.h"
 #include "tool_support.h"
 
 namespace mpdet::tools {
@@ -30,7 +30,7 @@ double time_ms(const std::function<void()>& work) {
 
 Command add_bench_command(CLI::App& app) {
   struct Args {
-    std::string model, backend = "ref", image;
+    std::string model, backend = "auto", image;
     std::vector<std::string> peer;
     int threads = 1, runs = 20, warmup = 2;
     bool json = false, per_layer = false;
@@ -38,7 +38,9 @@ Command add_bench_command(CLI::App& app) {
   auto a = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand("bench", "Time preprocessing, network and post-processing");
   cmd->add_option("model", a->model, ".mpdet file")->required();
-  cmd->add_option("--backend", a->backend, "Backend")->capture_default_str();
+  cmd->add_option("--backend", a->backend,
+                  "Backend: auto (cpu for quantized models, ref for float), ref, cpu")
+      ->capture_default_str();
   cmd->add_option("--threads", a->threads, "Threads")
       ->check(CLI::Range(1, 256))
       ->capture_default_str();
@@ -103,7 +105,7 @@ Command add_bench_command(CLI::App& app) {
     if (a->per_layer) {
       // Profiled separately so that the per-layer clock reads do not disturb the totals above.
       const model::Model graph = model::load_model(a->model);
-      auto backend = runtime::create_backend(a->backend, graph, a->threads);
+      auto backend = api::create_backend(a->backend, graph, a->threads);
       backend->set_profiling(true);
       std::vector<std::vector<double>> samples(graph.layers.size());
       for (int r = 0; r < std::max(3, a->runs / 2); ++r) {

@@ -42,7 +42,7 @@ void move_into_place(const std::filesystem::path& temp, const std::filesystem::p
 
 Command add_detect_command(CLI::App& app) {
   struct Args {
-    std::string model, input, output, json, backend = "ref";
+    std::string model, input, output, json, backend = "auto";
     int threads = 1;
     float conf = 0.25f, nms = 0.45f;
     int max_frames = 0;
@@ -54,7 +54,9 @@ Command add_detect_command(CLI::App& app) {
   cmd->add_option("input", a->input, "Image or video file")->required();
   cmd->add_option("-o,--output", a->output, "Annotated image or video (.mp4, .avi)")->required();
   cmd->add_option("--json", a->json, "Write detections as JSON Lines (one line per frame)");
-  cmd->add_option("--backend", a->backend, "Backend")->capture_default_str();
+  cmd->add_option("--backend", a->backend,
+                  "Backend: auto (cpu for quantized models, ref for float), ref, cpu")
+      ->capture_default_str();
   cmd->add_option("--threads", a->threads, "Threads")
       ->check(CLI::Range(1, 256))
       ->capture_default_str();

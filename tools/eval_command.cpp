@@ -15,7 +15,7 @@ namespace mpdet::tools {
 
 Command add_eval_command(CLI::App& app) {
   struct Args {
-    std::string model, voc, set = "dev", backend = "ref", dets_out, report, results_dir;
+    std::string model, voc, set = "dev", backend = "auto", dets_out, report, results_dir;
     int threads = 1, top_k = 100;
     float conf = 0.005f, nms = 0.45f;
     std::size_t limit = 0;
@@ -27,7 +27,9 @@ Command add_eval_command(CLI::App& app) {
   cmd->add_option("--voc", a->voc,
                   "VOC2007-style devkit directory (default: <data dir>/data/VOCdevkit/VOC2007)");
   cmd->add_option("--set", a->set, "Image set name in ImageSets/Main")->capture_default_str();
-  cmd->add_option("--backend", a->backend, "Backend")->capture_default_str();
+  cmd->add_option("--backend", a->backend,
+                  "Backend: auto (cpu for quantized models, ref for float), ref, cpu")
+      ->capture_default_str();
   cmd->add_option("--threads", a->threads, "Images evaluated in parallel")
       ->check(CLI::Range(1, 256))
       ->capture_default_str();

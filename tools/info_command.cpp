@@ -88,7 +88,8 @@ Command add_info_command(CLI::App& app) {
       std::printf("tensors  %lld values (codes, point scales, biases)\n",
                   static_cast<long long>(model::total_parameters(m)));
     else
-      std::printf("params   %lld (%.2f MB as float32)\n", static_cast<long long>(model::total_parameters(m)),
+      std::printf("params   %lld (%.2f MB as float32)\n",
+                  static_cast<long long>(model::total_parameters(m)),
                   model::total_parameters(m) * 4 / 1e6);
     std::printf("file     %lld bytes\n", static_cast<long long>(std::filesystem::file_size(*path)));
     std::printf("heads    %zu YOLO heads, %zu classes:", m.postprocess.yolo_heads.size(),

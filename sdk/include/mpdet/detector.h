@@ -18,7 +18,8 @@
 namespace mpdet {
 
 struct DetectorOptions {
-  std::string backend = "ref";  // "ref": reference float/integer kernels
+  std::string backend =
+      "auto";  // "auto", "ref" (reference float/integer kernels), "cpu" (SIMD, quantized models)
   int threads = 1;
   // Unset values come from the model file.
   std::optional<float> conf_threshold;

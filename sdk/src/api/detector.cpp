@@ -2,9 +2,9 @@
 
 #include <chrono>
 
+#include "api/backend_registry.h"
 #include "api/preprocess_settings.h"
 #include "model/model_file.h"
-#include "runtime/backend.h"
 #include "vision/nms.h"
 #include "vision/preprocess.h"
 #include "vision/yolo_decode.h"
@@ -49,7 +49,7 @@ Detector::Detector(std::shared_ptr<const Model> model, const DetectorOptions& op
     throw Error("threads must be between 1 and 256");
   const model::Model& g = model->graph;
   impl_->model = std::move(model);
-  impl_->backend = runtime::create_backend(options.backend, g, options.threads);
+  impl_->backend = api::create_backend(options.backend, g, options.threads);
 
   impl_->preprocess =
       api::to_preprocess_spec(g.preprocess, options.letterbox.value_or(g.preprocess.letterbox));

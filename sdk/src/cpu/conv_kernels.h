@@ -1,0 +1,131 @@
+// Quantized convolution for the CPU backend: uint8 activations × signed low-bit weight codes
+// (2/3/4/8 bits, stored one per int8) with the multipoint epilogue of ops/integer_arithmetic.h
+// fused, bit-exact with ops::integer_reference::conv2d_multipoint.
+//
+// Two algorithms:
+//  - GEMM (dense and grouped convolutions): per group, [virtual channels × K] · [K × pixels] with
+//    K = in/groups · k · k. A block of output pixels is packed (im2col; a plain channel
+//    interleave for 1×1) into [K/4][block][4] bytes, the layout of the 4-way byte dot products
+//    (vpdpbusd, vpmaddubsw). Padding taps are packed as the input zero point, so every tap is
+//    Σ w·x and the zero point comes out once per virtual channel: acc = Σ w·x − z_x·Σ w.
+//  - depthwise (one input channel per group): per output row, every tap is a vector
+//    multiply-add over a row of a zero-point-padded copy of the input plane.
+// Kernel names say operation, data types, tile and ISA (the XNNPACK convention), e.g.
+// "gemm_u8s8_8x32c4_avx512vnni"; PackedConv::kernel_name() reports the one a layer uses.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "cpu/thread_pool.h"
+#include "ops/integer_arithmetic.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#define MPDET_CPU_X86 1
+#endif
+
+namespace mpdet::cpu {
+
+enum class Isa { Scalar, Avx2, Avx512Vnni };
+
+const char* to_string(Isa isa);
+bool isa_supported(Isa isa);  // by the running CPU (Scalar always)
+Isa best_isa();
+
+// One convolution layer with its weights packed once for `isa`.
+class PackedConv {
+ public:
+  PackedConv(const ops::Shape& in, ops::QuantParams in_q, const ops::ConvParams& p,
+             const std::int8_t* point_weights, std::span<const int> points,
+             const ops::Requantization& requant, ops::Activation activation, const ops::Shape& out,
+             ops::QuantParams out_q, Isa isa);
+
+  // output: out shape codes; head (optional): head codes as in the reference.
+  void run(const std::uint8_t* input, std::uint8_t* output, std::int32_t* head,
+           ThreadPool& pool) const;
+
+  std::string kernel_name() const;
+
+  // Epilogue data, public for the kernel implementations.
+  struct Epilogue {
+    std::vector<std::int64_t> multipliers;  // per virtual channel (|M| < 2^31)
+    std::vector<std::int32_t> zero_sums;    // per virtual channel: z_x · Σ w
+    std::vector<std::int64_t> bias;         // per output channel
+    std::vector<int> first_virtual;         // per output channel, and one past the end
+    int shift = 0;
+    ops::Activation activation = ops::Activation::Linear;
+    int out_zero_point = 0;
+  };
+
+ private:
+  void run_gemm(const std::uint8_t* input, std::uint8_t* output, std::int32_t* head,
+                ThreadPool& pool) const;
+  void run_depthwise(const std::uint8_t* input, std::uint8_t* output, std::int32_t* head,
+                     ThreadPool& pool) const;
+
+  ops::Shape in_, out_;
+  ops::ConvParams p_;
+  int in_zero_point_ = 0;
+  Isa isa_;
+  bool depthwise_ = false;
+  Epilogue epi_;
+  // GEMM: per group, weights [rows padded to the tile][k4 · 4] (and, for the AVX2 path of
+  // layers with |w| > 64, the high and low nibbles as two such matrices).
+  int k_ = 0, k4_ = 0, rows_per_group_ = 0, padded_rows_ = 0, block_ = 0, tile_rows_ = 0;
+  bool split_nibbles_ = false;
+  std::vector<std::int8_t> packed_, packed_low_;
+  // Depthwise: the codes as given ([V][k][k]) and how many int16 products may be summed.
+  std::vector<std::int8_t> dw_weights_;
+  int dw_chunk_ = 1;
+};
+
+// Shared epilogue over raw accumulators acc[v][i] (row stride `acc_stride`) of one output
+// channel's virtual channels: writes n output codes (and head codes when head != nullptr).
+void epilogue_scalar(const PackedConv::Epilogue& e, int oc, const std::int32_t* acc,
+                     std::size_t acc_stride, int n, std::uint8_t* out, std::int32_t* head);
+#ifdef MPDET_CPU_X86
+void epilogue_avx512(const PackedConv::Epilogue& e, int oc, const std::int32_t* acc,
+                     std::size_t acc_stride, int n, std::uint8_t* out, std::int32_t* head);
+// Eight exact floor(t / 10) (the leaky slope), exposed for tests.
+void floor_div10_avx512(const std::int64_t* t, std::int64_t* q);
+
+// Elementwise ops of ops::integer_reference (add, concat's requantize) eight codes at a time;
+// multipliers must satisfy |M| < 2^31 (choose_shift guarantees it).
+void add_u8_avx512(const std::uint8_t* a, int a_zero, std::int64_t a_multiplier,
+                   const std::uint8_t* b, int b_zero, std::int64_t b_multiplier, std::size_t n,
+                   int shift, ops::Activation activation, int out_zero, std::uint8_t* out);
+void requantize_u8_avx512(const std::uint8_t* in, int in_zero, std::int64_t multiplier,
+                          std::size_t n, int shift, int out_zero, std::uint8_t* out);
+#endif
+
+// GEMM microkernels: c[m][j] = Σ_k a[m][k] · b[k][j] for m < tile rows, j < block, with
+// a: rows of k4·4 int8 (stride a_stride), b: [k4][block][4] uint8, c: row stride c_stride.
+void gemm_u8s8_4x8c4_scalar(int k4, const std::int8_t* a, std::size_t a_stride,
+                            const std::uint8_t* b, std::int32_t* c, std::size_t c_stride);
+#ifdef MPDET_CPU_X86
+void gemm_u8s8_4x16c4_avx2(int k4, const std::int8_t* a, std::size_t a_stride,
+                           const std::uint8_t* b, std::int32_t* c, std::size_t c_stride);
+// 8-bit weights: a holds the high nibbles (w >> 4), a_low the low ones (w & 15).
+void gemm_u8s8_4x16c4_split_avx2(int k4, const std::int8_t* a, const std::int8_t* a_low,
+                                 std::size_t a_stride, const std::uint8_t* b, std::int32_t* c,
+                                 std::size_t c_stride);
+void gemm_u8s8_8x32c4_avx512vnni(int k4, const std::int8_t* a, std::size_t a_stride,
+                                 const std::uint8_t* b, std::int32_t* c, std::size_t c_stride);
+#endif
+
+// Depthwise rows: acc[ox] = Σ_{ky,kx} w[ky·k+kx] · plane[(oy·stride+ky)·pitch + ox·stride + kx]
+// for ox < width; `chunk` int16 products may be summed before widening. The plane must allow
+// reads 64·stride bytes past the last used one.
+void dwconv_row_u8s8_scalar(const std::uint8_t* plane, int pitch, int oy, int stride, int kernel,
+                            const std::int8_t* w, int chunk, int width, std::int32_t* acc);
+#ifdef MPDET_CPU_X86
+void dwconv_row_u8s8_16x_avx2(const std::uint8_t* plane, int pitch, int oy, int stride, int kernel,
+                              const std::int8_t* w, int chunk, int width, std::int32_t* acc);
+void dwconv_row_u8s8_32x_avx512(const std::uint8_t* plane, int pitch, int oy, int stride,
+                                int kernel, const std::int8_t* w, int chunk, int width,
+                                std::int32_t* acc);
+#endif
+
+}  // namespace mpdet::cpu

@@ -1,1 +1,0 @@
-// placeholder: delete once this module has real sources
