@@ -88,7 +88,7 @@ Command add_bench_command(CLI::App& app) {
       peer.forward(outs, peer.getUnconnectedOutLayersNames());
     };
 
-    std::vector<double> pre, net, post, peer_ms;
+    std::vector<double> pre, net, post, total, peer_ms;
     for (int r = 0; r < a->warmup + a->runs; ++r) {
       detector.detect(view_of(image));
       const double peer_time = a->peer.empty() ? 0 : time_ms(run_peer);
@@ -96,10 +96,11 @@ Command add_bench_command(CLI::App& app) {
       pre.push_back(detector.last_times().preprocess_ms);
       net.push_back(detector.last_times().network_ms);
       post.push_back(detector.last_times().postprocess_ms);
+      total.push_back(pre.back() + net.back() + post.back());
       if (!a->peer.empty()) peer_ms.push_back(peer_time);
     }
     const Stats s_pre = summarize(pre), s_net = summarize(net), s_post = summarize(post),
-                s_peer = summarize(peer_ms);
+                s_total = summarize(total), s_peer = summarize(peer_ms);
 
     nlohmann::json layers = nlohmann::json::array();
     if (a->per_layer) {
@@ -132,7 +133,8 @@ Command add_bench_command(CLI::App& app) {
                             {"image", image_path},
                             {"preprocess_ms", stats_json(s_pre)},
                             {"network_ms", stats_json(s_net)},
-                            {"postprocess_ms", stats_json(s_post)}};
+                            {"postprocess_ms", stats_json(s_post)},
+                            {"end_to_end_ms", stats_json(s_total)}};
       if (!a->peer.empty()) {
         out["opencv_dnn_float_network_ms"] = stats_json(s_peer);
         out["network_ratio_to_opencv"] = s_net.median / s_peer.median;
@@ -151,6 +153,7 @@ Command add_bench_command(CLI::App& app) {
     row("preprocess", s_pre);
     row("network", s_net);
     row("postprocess", s_post);
+    row("end to end", s_total);
     if (!a->peer.empty()) {
       row("opencv dnn float network", s_peer);
       std::printf("network time / OpenCV dnn float: %.2fx\n", s_net.median / s_peer.median);

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # End-to-end test of the mpdet command-line tool on the shared data: every subcommand runs and
 # writes what it promises, and bad input gives a clear error, a non-zero exit and no output file.
-# Usage: cli_test.sh <path to mpdet> <data dir>
+# Usage: cli_test.sh <path to mpdet> <data dir> <path to sample_video_detect>
 set -uo pipefail
 MPDET="$1"
 DATA="$2"
+SAMPLE="$3"
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 failures=0
@@ -62,10 +63,19 @@ print("quantize report ok")
 PY
 check "info on a quantized model" "$MPDET" info "$WORK/q.mpdet" --brief
 grep -q "points per weight" "$WORK/out.txt" || { echo "FAIL: info lacks the points summary"; failures=$((failures + 1)); }
-check "eval on a quantized model" "$MPDET" eval "$WORK/q.mpdet" --set dev --limit 10 --backend ref
+check "eval on a quantized model (ref)" "$MPDET" eval "$WORK/q.mpdet" --set dev --limit 10 --backend ref \
+  --dets-out "$WORK/q-ref.json"
+check "eval on a quantized model (cpu)" "$MPDET" eval "$WORK/q.mpdet" --set dev --limit 10 --backend cpu \
+  --dets-out "$WORK/q-cpu.json"
+cmp -s "$WORK/q-ref.json" "$WORK/q-cpu.json" || { echo "FAIL: cpu and ref backends detect differently"; failures=$((failures + 1)); }
 check "detect with a quantized model" "$MPDET" detect "$WORK/q.mpdet" "$DATA/data/VOCdevkit/VOC2007/JPEGImages/000005.jpg" -o "$WORK/q.jpg"
 check_error "quantizing a quantized model" "already quantized" "$MPDET" quantize "$WORK/q.mpdet" --limit 2 -o "$WORK/qq.mpdet"
 [ ! -e "$WORK/qq.mpdet" ] || { echo "FAIL: partial quantized model written"; failures=$((failures + 1)); }
+
+# The embedding sample: public API only, frames straight from VideoCapture.
+check "sample on a video" "$SAMPLE" "$WORK/q.mpdet" "$DATA/data/videos/pedestrians.mp4" 3
+[ "$(grep -c '^frame ' "$WORK/out.txt")" -eq 3 ] || { echo "FAIL: sample did not report 3 frames"; failures=$((failures + 1)); }
+check_error "sample on an unreadable video" "cannot open video source" "$SAMPLE" "$WORK/m.mpdet" "$WORK/absent.mp4"
 
 # Bad input: clear errors, non-zero exit, nothing half-written.
 check_error "missing model" "cannot open" "$MPDET" info "$WORK/absent.mpdet"
