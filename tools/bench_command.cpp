@@ -33,17 +33,19 @@ Command add_bench_command(CLI::App& app) {
     std::string model, backend = "auto", image;
     std::vector<std::string> peer;
     int threads = 1, runs = 20, warmup = 2;
+    int device = -1;
     bool json = false, per_layer = false;
   };
   auto a = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand("bench", "Time preprocessing, network and post-processing");
   cmd->add_option("model", a->model, ".mpdet file")->required();
   cmd->add_option("--backend", a->backend,
-                  "Backend: auto (cpu for quantized models, ref for float), ref, cpu")
+                  "Backend: auto (cpu for quantized models, ref for float), ref, cpu, vulkan")
       ->capture_default_str();
   cmd->add_option("--threads", a->threads, "Threads")
       ->check(CLI::Range(1, 256))
       ->capture_default_str();
+  cmd->add_option("--device", a->device, "Vulkan device index (see `mpdet devices`); -1: the best");
   cmd->add_option("--runs", a->runs, "Timed runs")
       ->check(CLI::Range(1, 100000))
       ->capture_default_str();
@@ -66,6 +68,7 @@ Command add_bench_command(CLI::App& app) {
     if (image.empty()) throw Error("cannot read image '" + image_path + "'");
     DetectorOptions options;
     options.backend = a->backend;
+    options.device = a->device;
     options.threads = a->threads;
     Detector detector(a->model, options);
 
@@ -106,7 +109,7 @@ Command add_bench_command(CLI::App& app) {
     if (a->per_layer) {
       // Profiled separately so that the per-layer clock reads do not disturb the totals above.
       const model::Model graph = model::load_model(a->model);
-      auto backend = api::create_backend(a->backend, graph, a->threads);
+      auto backend = api::create_backend(a->backend, graph, a->threads, a->device);
       backend->set_profiling(true);
       std::vector<std::vector<double>> samples(graph.layers.size());
       for (int r = 0; r < std::max(3, a->runs / 2); ++r) {

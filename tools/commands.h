@@ -15,5 +15,6 @@ Command add_eval_command(CLI::App& app);
 Command add_detect_command(CLI::App& app);
 Command add_bench_command(CLI::App& app);
 Command add_quantize_command(CLI::App& app);
+Command add_devices_command(CLI::App& app);
 
 }  // namespace mpdet::tools

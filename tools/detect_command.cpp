@@ -44,6 +44,7 @@ Command add_detect_command(CLI::App& app) {
   struct Args {
     std::string model, input, output, json, backend = "auto";
     int threads = 1;
+    int device = -1;
     float conf = 0.25f, nms = 0.45f;
     int max_frames = 0;
   };
@@ -55,11 +56,12 @@ Command add_detect_command(CLI::App& app) {
   cmd->add_option("-o,--output", a->output, "Annotated image or video (.mp4, .avi)")->required();
   cmd->add_option("--json", a->json, "Write detections as JSON Lines (one line per frame)");
   cmd->add_option("--backend", a->backend,
-                  "Backend: auto (cpu for quantized models, ref for float), ref, cpu")
+                  "Backend: auto (cpu for quantized models, ref for float), ref, cpu, vulkan")
       ->capture_default_str();
   cmd->add_option("--threads", a->threads, "Threads")
       ->check(CLI::Range(1, 256))
       ->capture_default_str();
+  cmd->add_option("--device", a->device, "Vulkan device index (see `mpdet devices`); -1: the best");
   cmd->add_option("--conf", a->conf, "Score threshold")
       ->check(CLI::Range(0.0, 1.0))
       ->capture_default_str();
@@ -70,6 +72,7 @@ Command add_detect_command(CLI::App& app) {
   return [a]() {
     DetectorOptions options;
     options.backend = a->backend;
+    options.device = a->device;
     options.threads = a->threads;
     options.conf_threshold = a->conf;
     options.nms_threshold = a->nms;

@@ -17,6 +17,7 @@ Command add_eval_command(CLI::App& app) {
   struct Args {
     std::string model, voc, set = "dev", backend = "auto", dets_out, report, results_dir;
     int threads = 1, top_k = 100;
+    int device = -1;
     float conf = 0.005f, nms = 0.45f;
     std::size_t limit = 0;
     bool letterbox = false;
@@ -28,11 +29,12 @@ Command add_eval_command(CLI::App& app) {
                   "VOC2007-style devkit directory (default: <data dir>/data/VOCdevkit/VOC2007)");
   cmd->add_option("--set", a->set, "Image set name in ImageSets/Main")->capture_default_str();
   cmd->add_option("--backend", a->backend,
-                  "Backend: auto (cpu for quantized models, ref for float), ref, cpu")
+                  "Backend: auto (cpu for quantized models, ref for float), ref, cpu, vulkan")
       ->capture_default_str();
   cmd->add_option("--threads", a->threads, "Images evaluated in parallel")
       ->check(CLI::Range(1, 256))
       ->capture_default_str();
+  cmd->add_option("--device", a->device, "Vulkan device index (see `mpdet devices`); -1: the best");
   cmd->add_option("--conf", a->conf, "Score threshold")
       ->check(CLI::Range(0.0, 1.0))
       ->capture_default_str();
@@ -54,6 +56,7 @@ Command add_eval_command(CLI::App& app) {
     const auto model = load_model(a->model);
     DetectorOptions options;
     options.backend = a->backend;
+    options.device = a->device;
     options.conf_threshold = a->conf;
     options.nms_threshold = a->nms;
     options.top_k = a->top_k;

@@ -20,6 +20,7 @@ int main(int argc, char** argv) {
   add(mpdet::tools::add_detect_command);
   add(mpdet::tools::add_bench_command);
   add(mpdet::tools::add_quantize_command);
+  add(mpdet::tools::add_devices_command);
   try {
     app.parse(argc, argv);
     for (auto& [sub, run] : commands)

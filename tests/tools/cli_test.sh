@@ -71,6 +71,16 @@ cmp -s "$WORK/q-ref.json" "$WORK/q-cpu.json" || { echo "FAIL: cpu and ref backen
 check "detect with a quantized model" "$MPDET" detect "$WORK/q.mpdet" "$DATA/data/VOCdevkit/VOC2007/JPEGImages/000005.jpg" -o "$WORK/q.jpg"
 check_error "quantizing a quantized model" "already quantized" "$MPDET" quantize "$WORK/q.mpdet" --limit 2 -o "$WORK/qq.mpdet"
 [ ! -e "$WORK/qq.mpdet" ] || { echo "FAIL: partial quantized model written"; failures=$((failures + 1)); }
+check "devices" "$MPDET" devices
+if grep -q -- "--device 0" "$WORK/out.txt"; then
+  check "eval on a quantized model (vulkan)" "$MPDET" eval "$WORK/q.mpdet" --set dev --limit 10 --backend vulkan \
+    --dets-out "$WORK/q-vulkan.json"
+  cmp -s "$WORK/q-ref.json" "$WORK/q-vulkan.json" || { echo "FAIL: vulkan and ref backends detect differently"; failures=$((failures + 1)); }
+  check_error "vulkan device out of range" "requested" "$MPDET" bench "$WORK/q.mpdet" --backend vulkan --device 42 --runs 1
+  check_error "vulkan on a float model" "quantized models only" "$MPDET" bench "$WORK/m.mpdet" --backend vulkan --runs 1
+else
+  echo "note: no Vulkan device, vulkan CLI checks skipped"
+fi
 
 # The embedding sample: public API only, frames straight from VideoCapture.
 check "sample on a video" "$SAMPLE" "$WORK/q.mpdet" "$DATA/data/videos/pedestrians.mp4" 3

@@ -18,9 +18,11 @@
 namespace mpdet {
 
 struct DetectorOptions {
-  std::string backend =
-      "auto";  // "auto", "ref" (reference float/integer kernels), "cpu" (SIMD, quantized models)
-  int threads = 1;
+  // "auto" (cpu for quantized models, ref for float ones), "ref" (reference float/integer
+  // kernels), "cpu" (SIMD, quantized models), "vulkan" (GPU compute, quantized models).
+  std::string backend = "auto";
+  int threads = 1;  // CPU backend: threads splitting each layer
+  int device = -1;  // Vulkan device index (as `mpdet info --devices` lists them); -1: the best
   // Unset values come from the model file.
   std::optional<float> conf_threshold;
   std::optional<float> nms_threshold;

@@ -12,9 +12,10 @@ namespace mpdet::api {
 
 // "ref": reference float kernels, or the integer reference for a quantized model.
 // "cpu": SIMD kernels for quantized models (throws for a float model).
+// "vulkan": compute shaders for quantized models on Vulkan device `device` (-1: the best one).
 // "auto": "cpu" for a quantized model, "ref" for a float one.
 std::unique_ptr<runtime::Backend> create_backend(const std::string& name, const model::Model& model,
-                                                 int threads);
+                                                 int threads, int device = -1);
 
 // The names accepted above, for help texts.
 const char* backend_names();

@@ -49,7 +49,7 @@ Detector::Detector(std::shared_ptr<const Model> model, const DetectorOptions& op
     throw Error("threads must be between 1 and 256");
   const model::Model& g = model->graph;
   impl_->model = std::move(model);
-  impl_->backend = api::create_backend(options.backend, g, options.threads);
+  impl_->backend = api::create_backend(options.backend, g, options.threads, options.device);
 
   impl_->preprocess =
       api::to_preprocess_spec(g.preprocess, options.letterbox.value_or(g.preprocess.letterbox));
