@@ -87,6 +87,7 @@ Shader conv_shader(int bits) {
 }
 
 constexpr std::uint32_t kWorkgroupSize = 64;  // local_size_x of every shader
+constexpr int kConvTile = 4;                  // outputs per invocation of conv.comp (TILE)
 
 struct Pipeline {
   VkDescriptorSetLayout set_layout = VK_NULL_HANDLE;
