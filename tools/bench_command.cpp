@@ -74,7 +74,7 @@ Command add_bench_command(CLI::App& app) {
 
     // The peer sees exactly the blob mpdet's network sees.
     detector.detect(view_of(image));
-    const std::vector<float> input = detector.last_input();
+    const std::vector<float> input = detector.preprocess(view_of(image));
     cv::dnn::Net peer;
     cv::Mat peer_blob;
     if (!a->peer.empty()) {

@@ -277,6 +277,48 @@ TEST(VulkanBackend, YoloFastestW4MultipointMatchesIntegerReference) {
   expect_bit_exact(q, "yolo-fastest w4mp", rng);
 }
 
+// Frames of many sizes, strides, channel orders and both resize modes: preprocessing on the
+// device must give the same network outputs as vision::preprocess on the CPU.
+TEST(VulkanBackend, DevicePreprocessingMatchesCpu) {
+  REQUIRE_VULKAN();
+  const model::Model q = quantize_tiny(quant::WeightMethod::Multipoint, 4, 1.5);
+  runtime::IntegerReferenceBackend reference(q);
+  auto gpu = vulkan::create_vulkan_backend(q);
+  std::mt19937 rng(23);
+  std::uniform_int_distribution<int> pixel(0, 255);
+  struct Frame {
+    int width, height, padding;
+  };
+  const ops::Shape in = q.input_shape();
+  for (const Frame f : {Frame{640, 480, 0}, Frame{33, 17, 5}, Frame{in.width, in.height, 0},
+                        Frame{7, 301, 1}, Frame{1, 1, 0}, Frame{500, 375, 3}})
+    for (const auto resize : {vision::ResizeMode::Stretch, vision::ResizeMode::Letterbox})
+      for (const auto format : {PixelFormat::BGR, PixelFormat::RGB}) {
+        const std::size_t stride = static_cast<std::size_t>(f.width) * 3 + f.padding;
+        std::vector<std::uint8_t> pixels(stride * f.height);
+        for (auto& p : pixels) p = static_cast<std::uint8_t>(pixel(rng));
+        const ImageView image{pixels.data(), f.width, f.height, stride, format};
+        vision::PreprocessSpec spec;
+        spec.width = in.width;
+        spec.height = in.height;
+        spec.mean = {10.5f, 0.0f, 3.25f};
+        spec.scale = 1.0f / 200.0f;
+        spec.resize = resize;
+        std::vector<float> input(in.elements());
+        const vision::ResizePlan plan = vision::plan_resize(image, spec);
+        vision::execute_plan(image, spec, plan, input.data());
+        reference.run(input);
+        ASSERT_TRUE(gpu->run_image(image, spec, plan));
+        for (std::size_t o = 0; o < q.outputs.size(); ++o) {
+          const auto want = reference.output(o), got = gpu->output(o);
+          ASSERT_EQ(std::vector<float>(got.begin(), got.end()),
+                    std::vector<float>(want.begin(), want.end()))
+              << f.width << "x" << f.height << " letterbox "
+              << (resize == vision::ResizeMode::Letterbox);
+        }
+      }
+}
+
 TEST(VulkanBackend, ValidationLayerStaysQuiet) {
   REQUIRE_VULKAN();
   const model::Model q = quantize_tiny(quant::WeightMethod::Multipoint, 4, 1.5);
@@ -292,6 +334,12 @@ TEST(VulkanBackend, ValidationLayerStaysQuiet) {
   gpu->set_profiling(true);
   gpu->run(input);
   gpu->run(input);
+  std::vector<std::uint8_t> pixels(40 * 30 * 3, 99);
+  const ImageView image{pixels.data(), 40, 30, 0, PixelFormat::BGR};
+  vision::PreprocessSpec spec;
+  spec.width = q.input_shape().width;
+  spec.height = q.input_shape().height;
+  EXPECT_TRUE(gpu->run_image(image, spec, vision::plan_resize(image, spec)));
   EXPECT_EQ(vulkan::vulkan_validation_messages(*gpu), 0);
   EXPECT_EQ(gpu->layer_timings().size(), q.layers.size() - 1);
 }

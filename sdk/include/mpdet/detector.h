@@ -32,8 +32,8 @@ struct DetectorOptions {
 };
 
 struct StageTimes {
-  double preprocess_ms = 0;
-  double network_ms = 0;
+  double preprocess_ms = 0;  // CPU preprocessing (0 when the backend preprocesses on its device)
+  double network_ms = 0;     // includes device preprocessing and the frame upload, if any
   double postprocess_ms = 0;
 };
 
@@ -63,8 +63,10 @@ class Detector {
   std::vector<std::vector<float>> raw_outputs() const;
   // Runs only the network on an already preprocessed CHW input (for benchmarks and tests).
   void run_network(const std::vector<float>& input_chw);
-  // The preprocessed network input of the last detect().
-  const std::vector<float>& last_input() const;
+  // The network input for `image` as the CPU preprocessing computes it (CHW floats), for
+  // benchmarks and tests. detect() itself may preprocess on the backend's device instead
+  // (Vulkan): the frame then crosses to the device once and StageTimes::network_ms includes it.
+  std::vector<float> preprocess(const ImageView& image) const;
 
  private:
   struct Impl;

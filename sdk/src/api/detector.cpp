@@ -74,13 +74,19 @@ Detector& Detector::operator=(Detector&&) noexcept = default;
 Detections Detector::detect(const ImageView& image) {
   const model::Model& g = impl_->model->graph;
   auto start = std::chrono::steady_clock::now();
-  const vision::InputTransform transform =
-      vision::preprocess(image, impl_->preprocess, impl_->input.data());
-  impl_->times.preprocess_ms = elapsed_ms(start);
-
-  start = std::chrono::steady_clock::now();
-  impl_->backend->run(impl_->input);
-  impl_->times.network_ms = elapsed_ms(start);
+  const vision::ResizePlan plan = vision::plan_resize(image, impl_->preprocess);
+  const vision::InputTransform& transform = plan.transform;
+  // A backend that preprocesses on its device takes the frame as it is.
+  if (impl_->backend->run_image(image, impl_->preprocess, plan)) {
+    impl_->times.preprocess_ms = 0;
+    impl_->times.network_ms = elapsed_ms(start);
+  } else {
+    vision::execute_plan(image, impl_->preprocess, plan, impl_->input.data());
+    impl_->times.preprocess_ms = elapsed_ms(start);
+    start = std::chrono::steady_clock::now();
+    impl_->backend->run(impl_->input);
+    impl_->times.network_ms = elapsed_ms(start);
+  }
 
   start = std::chrono::steady_clock::now();
   const model::PostprocessSettings& post = impl_->postprocess;
@@ -114,8 +120,10 @@ std::string Detector::backend_name() const {
 const StageTimes& Detector::last_times() const {
   return impl_->times;
 }
-const std::vector<float>& Detector::last_input() const {
-  return impl_->input;
+std::vector<float> Detector::preprocess(const ImageView& image) const {
+  std::vector<float> input(impl_->input.size());
+  vision::preprocess(image, impl_->preprocess, input.data());
+  return input;
 }
 
 std::vector<std::vector<float>> Detector::raw_outputs() const {

@@ -9,6 +9,8 @@
 #include <vector>
 
 #include "model/graph.h"
+#include "mpdet/image.h"
+#include "vision/preprocess.h"
 
 namespace mpdet::runtime {
 
@@ -30,6 +32,14 @@ class Backend {
   virtual const std::vector<LayerTiming>& layer_timings() const = 0;
   // Bytes held for activations.
   virtual std::size_t activation_bytes() const = 0;
+  // Preprocessing on the backend's device: backends that can resize and normalise there take
+  // the frame itself (it crosses to the device once) and run the network as run() would on
+  // vision::preprocess's output. Returns false when this backend cannot; the caller then
+  // preprocesses on the CPU and calls run().
+  virtual bool run_image(const ImageView& /*image*/, const vision::PreprocessSpec& /*spec*/,
+                         const vision::ResizePlan& /*plan*/) {
+    return false;
+  }
 };
 
 // Runs layers 1..n-1 through `run_layer`, recording each one's wall time when `profiling`, and

@@ -13,15 +13,6 @@ namespace mpdet::vision {
 
 namespace {
 
-// Source sample positions for one output axis of a bilinear resize. Each output index i reads
-// source indices first[i] and second[i] (already clamped to the image) and blends them with
-// weight second_weight[i] on the second one.
-struct AxisTaps {
-  std::vector<int> first;
-  std::vector<int> second;
-  std::vector<float> second_weight;
-};
-
 // Half-pixel-centre mapping, src = (dst + 0.5) * in / out - 0.5, as cv::resize INTER_LINEAR
 // does. Out-of-range neighbours are clamped to the edge pixel, which is what OpenCV's edge
 // handling amounts to (a tap outside the image collapses onto the border pixel).
@@ -43,7 +34,7 @@ AxisTaps compute_axis_taps(int in_size, int out_size) {
   return taps;
 }
 
-void validate(const ImageView& image, const PreprocessSpec& spec, const float* chw_out) {
+void validate(const ImageView& image, const PreprocessSpec& spec) {
   if (image.data == nullptr) throw Error("preprocess: image has no pixel data (null pointer)");
   if (image.width <= 0 || image.height <= 0) {
     throw Error("preprocess: image size " + std::to_string(image.width) + "x" +
@@ -59,23 +50,19 @@ void validate(const ImageView& image, const PreprocessSpec& spec, const float* c
     throw Error("preprocess: network input size " + std::to_string(spec.width) + "x" +
                 std::to_string(spec.height) + " is invalid");
   }
-  if (chw_out == nullptr) throw Error("preprocess: output tensor pointer is null");
 }
 
 // Bilinear resize of `image` to target_width x target_height, normalised and written into
 // the spec.width x spec.height CHW tensor at (offset_x, offset_y). Rows are first
 // interpolated horizontally into float buffers (cached, since consecutive output rows mostly
 // share source rows), then blended vertically straight into the output planes.
-void resize_into(const ImageView& image, const PreprocessSpec& spec, int target_width,
-                 int target_height, int offset_x, int offset_y, float* chw_out) {
-  const AxisTaps x_taps = compute_axis_taps(image.width, target_width);
-  const AxisTaps y_taps = compute_axis_taps(image.height, target_height);
-
-  // source_channel[c] = which interleaved source channel feeds output channel c.
-  const bool source_is_rgb = image.format == PixelFormat::RGB;
-  const bool output_is_rgb = spec.channel_order == ChannelOrder::RGB;
-  const int source_channel[3] = {source_is_rgb == output_is_rgb ? 0 : 2, 1,
-                                 source_is_rgb == output_is_rgb ? 2 : 0};
+void resize_into(const ImageView& image, const PreprocessSpec& spec, const ResizePlan& plan,
+                 float* chw_out) {
+  const AxisTaps& x_taps = plan.x_taps;
+  const AxisTaps& y_taps = plan.y_taps;
+  const int target_width = plan.target_width, target_height = plan.target_height;
+  const int offset_x = plan.offset_x, offset_y = plan.offset_y;
+  const auto& source_channel = plan.source_channel;
 
   // One horizontally resized source row per buffer, stored as three planar runs of
   // target_width floats (output channel order) so the vertical pass reads contiguously.
@@ -141,45 +128,61 @@ Box InputTransform::to_image(const Box& network_box) const {
              map_y(network_box.y2)};
 }
 
-InputTransform preprocess(const ImageView& image, const PreprocessSpec& spec, float* chw_out) {
-  validate(image, spec, chw_out);
-
-  InputTransform transform;
+ResizePlan plan_resize(const ImageView& image, const PreprocessSpec& spec) {
+  validate(image, spec);
+  ResizePlan plan;
+  InputTransform& transform = plan.transform;
   transform.image_width = image.width;
   transform.image_height = image.height;
+  // source_channel[c] = which interleaved source channel feeds output channel c.
+  const bool same_order =
+      (image.format == PixelFormat::RGB) == (spec.channel_order == ChannelOrder::RGB);
+  plan.source_channel = {same_order ? 0 : 2, 1, same_order ? 2 : 0};
 
   if (spec.resize == ResizeMode::Stretch) {
-    resize_into(image, spec, spec.width, spec.height, 0, 0, chw_out);
+    plan.target_width = spec.width;
+    plan.target_height = spec.height;
     transform.scale_x = static_cast<float>(spec.width) / image.width;
     transform.scale_y = static_cast<float>(spec.height) / image.height;
-    return transform;
+  } else {
+    // Letterbox: keep the aspect ratio, centre the resized image, pad the rest.
+    const double scale = std::min(static_cast<double>(spec.width) / image.width,
+                                  static_cast<double>(spec.height) / image.height);
+    plan.target_width =
+        std::clamp(static_cast<int>(std::lround(image.width * scale)), 1, spec.width);
+    plan.target_height =
+        std::clamp(static_cast<int>(std::lround(image.height * scale)), 1, spec.height);
+    plan.offset_x = (spec.width - plan.target_width) / 2;  // non-negative, so this is floor
+    plan.offset_y = (spec.height - plan.target_height) / 2;
+    for (int c = 0; c < 3; ++c) plan.padding[c] = (spec.letterbox_fill - spec.mean[c]) * spec.scale;
+    // The actual per-axis resize ratio (new size / old size), so that mapping back is exact
+    // for the pixels that were resized; it differs from `scale` only by the rounding of the
+    // resized size.
+    transform.scale_x = static_cast<float>(plan.target_width) / image.width;
+    transform.scale_y = static_cast<float>(plan.target_height) / image.height;
+    transform.offset_x = static_cast<float>(plan.offset_x);
+    transform.offset_y = static_cast<float>(plan.offset_y);
   }
+  plan.x_taps = compute_axis_taps(image.width, plan.target_width);
+  plan.y_taps = compute_axis_taps(image.height, plan.target_height);
+  return plan;
+}
 
-  // Letterbox: keep the aspect ratio, centre the resized image, pad the rest.
-  const double scale = std::min(static_cast<double>(spec.width) / image.width,
-                                static_cast<double>(spec.height) / image.height);
-  const int resized_width =
-      std::clamp(static_cast<int>(std::lround(image.width * scale)), 1, spec.width);
-  const int resized_height =
-      std::clamp(static_cast<int>(std::lround(image.height * scale)), 1, spec.height);
-  const int offset_x = (spec.width - resized_width) / 2;  // non-negative, so this is floor
-  const int offset_y = (spec.height - resized_height) / 2;
+InputTransform preprocess(const ImageView& image, const PreprocessSpec& spec, float* chw_out) {
+  if (chw_out == nullptr) throw Error("preprocess: output tensor pointer is null");
+  const ResizePlan plan = plan_resize(image, spec);
+  execute_plan(image, spec, plan, chw_out);
+  return plan.transform;
+}
 
-  const std::size_t plane_size = static_cast<std::size_t>(spec.width) * spec.height;
-  for (int c = 0; c < 3; ++c) {
-    const float padding = (spec.letterbox_fill - spec.mean[c]) * spec.scale;
-    std::fill_n(chw_out + c * plane_size, plane_size, padding);
+void execute_plan(const ImageView& image, const PreprocessSpec& spec, const ResizePlan& plan,
+                  float* chw_out) {
+  if (chw_out == nullptr) throw Error("preprocess: output tensor pointer is null");
+  if (spec.resize == ResizeMode::Letterbox) {
+    const std::size_t plane_size = static_cast<std::size_t>(spec.width) * spec.height;
+    for (int c = 0; c < 3; ++c) std::fill_n(chw_out + c * plane_size, plane_size, plan.padding[c]);
   }
-  resize_into(image, spec, resized_width, resized_height, offset_x, offset_y, chw_out);
-
-  // The actual per-axis resize ratio (new size / old size), so that mapping back is exact
-  // for the pixels that were resized; it differs from `scale` only by the rounding of the
-  // resized size.
-  transform.scale_x = static_cast<float>(resized_width) / image.width;
-  transform.scale_y = static_cast<float>(resized_height) / image.height;
-  transform.offset_x = static_cast<float>(offset_x);
-  transform.offset_y = static_cast<float>(offset_y);
-  return transform;
+  resize_into(image, spec, plan, chw_out);
 }
 
 }  // namespace mpdet::vision

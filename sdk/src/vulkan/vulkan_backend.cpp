@@ -39,8 +39,28 @@ struct QuantizePush {
   float inv_scale;
   std::int32_t count, zero_point;
 };
+struct PreprocessPush {
+  std::int32_t net_w, net_h, target_w, target_h, offset_x, offset_y, image_w;
+  std::int32_t source_channel[3];
+  float mean[3];
+  float scale;
+  float padding[3];
+  float inv_scale;
+  std::int32_t zero_point;
+};
 
-enum class Shader { ConvW2, ConvW3, ConvW4, ConvW8, MaxPool, Upsample, Requantize, Add, Quantize };
+enum class Shader {
+  ConvW2,
+  ConvW3,
+  ConvW4,
+  ConvW8,
+  MaxPool,
+  Upsample,
+  Requantize,
+  Add,
+  Quantize,
+  Preprocess
+};
 
 struct ShaderInfo {
   std::span<const std::uint32_t> code;
@@ -68,6 +88,8 @@ ShaderInfo shader_info(Shader s) {
       return {spirv::k_add, 3, sizeof(AddPush)};
     case Shader::Quantize:
       return {spirv::k_quantize_input, 2, sizeof(QuantizePush)};
+    case Shader::Preprocess:
+      return {spirv::k_preprocess, 4, sizeof(PreprocessPush)};
   }
   throw Error("unknown shader");
 }
@@ -124,6 +146,8 @@ class VulkanBackend final : public runtime::Backend {
   }
   const std::vector<runtime::LayerTiming>& layer_timings() const override { return timings_; }
   std::size_t activation_bytes() const override { return plan_.total_floats(); }
+  bool run_image(const ImageView& image, const vision::PreprocessSpec& spec,
+                 const vision::ResizePlan& plan) override;
   int validation_messages() const { return device_.validation_messages(); }
 
  private:
@@ -132,6 +156,14 @@ class VulkanBackend final : public runtime::Backend {
   const Pipeline& pipeline(Shader s);
   void add_conv(int index);
   void record();
+  void prepare(VkDescriptorPool pool, Dispatch& dispatch);
+  // A command buffer for one frame: staging -> device copy, `first` (layer 0: the input
+  // quantization or the device preprocessing), every later layer, outputs -> staging.
+  VkCommandBuffer record_frame(const Dispatch& first, const Buffer& staging, const Buffer& target);
+  void submit_and_read(VkCommandBuffer cmd);
+  void prepare_image_path(const ImageView& image, const vision::PreprocessSpec& spec,
+                          const vision::ResizePlan& plan);
+  void release_image_path();
   void release();  // Vulkan objects in dependency order (constructor failures too)
 
   const model::Model& model_;
@@ -157,6 +189,13 @@ class VulkanBackend final : public runtime::Backend {
   std::vector<std::vector<float>> outputs_;
   bool profiling_ = false;
   std::vector<runtime::LayerTiming> timings_;
+  // Device preprocessing, rebuilt when the frame geometry changes (a camera keeps it fixed).
+  struct ImagePath {
+    std::array<int, 8> key{};
+    std::unique_ptr<Buffer> staging, pixels, taps, weights;
+    VkDescriptorPool pool = VK_NULL_HANDLE;
+    VkCommandBuffer command_buffer = VK_NULL_HANDLE;
+  } image_path_;
 };
 
 VulkanBackend::VulkanBackend(const model::Model& model, const DeviceOptions& options)
@@ -280,6 +319,7 @@ void VulkanBackend::release() {
   VkDevice d = device_.handle();
   if (d == VK_NULL_HANDLE) return;
   vkDeviceWaitIdle(d);
+  release_image_path();
   if (command_buffer_ != VK_NULL_HANDLE)
     vkFreeCommandBuffers(d, device_.command_pool(), 1, &command_buffer_);
   command_buffer_ = VK_NULL_HANDLE;
@@ -414,62 +454,71 @@ const Pipeline& VulkanBackend::pipeline(Shader s) {
   return p;
 }
 
+void VulkanBackend::prepare(VkDescriptorPool pool, Dispatch& dispatch) {
+  VkDevice d = device_.handle();
+  const Pipeline& p = pipeline(dispatch.shader);
+  VkDescriptorSetAllocateInfo alloc{VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO};
+  alloc.descriptorPool = pool;
+  alloc.descriptorSetCount = 1;
+  alloc.pSetLayouts = &p.set_layout;
+  check(vkAllocateDescriptorSets(d, &alloc, &dispatch.set), "vkAllocateDescriptorSets");
+  std::vector<VkDescriptorBufferInfo> infos;
+  for (VkBuffer b : dispatch.buffers) infos.push_back({b, 0, VK_WHOLE_SIZE});
+  std::vector<VkWriteDescriptorSet> writes;
+  for (std::uint32_t b = 0; b < infos.size(); ++b) {
+    VkWriteDescriptorSet w{VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET};
+    w.dstSet = dispatch.set;
+    w.dstBinding = b;
+    w.descriptorCount = 1;
+    w.descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER;
+    w.pBufferInfo = &infos[b];
+    writes.push_back(w);
+  }
+  vkUpdateDescriptorSets(d, static_cast<std::uint32_t>(writes.size()), writes.data(), 0, nullptr);
+  VkPhysicalDeviceProperties props;
+  vkGetPhysicalDeviceProperties(device_.physical(), &props);
+  const std::uint32_t groups = (dispatch.invocations + kWorkgroupSize - 1) / kWorkgroupSize;
+  if (groups > props.limits.maxComputeWorkGroupCount[0])
+    throw Error("Vulkan backend: a layer needs " + std::to_string(groups) +
+                " workgroups, the device allows " +
+                std::to_string(props.limits.maxComputeWorkGroupCount[0]));
+}
+
+VkDescriptorPool create_pool(VkDevice d, std::uint32_t sets) {
+  const VkDescriptorPoolSize size{VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, sets * 5};
+  VkDescriptorPoolCreateInfo info{VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO};
+  info.maxSets = sets;
+  info.poolSizeCount = 1;
+  info.pPoolSizes = &size;
+  VkDescriptorPool pool = VK_NULL_HANDLE;
+  check(vkCreateDescriptorPool(d, &info, nullptr, &pool), "vkCreateDescriptorPool");
+  return pool;
+}
+
 void VulkanBackend::record() {
   VkDevice d = device_.handle();
   std::uint32_t sets = 0;
   for (const auto& layer : dispatches_) sets += static_cast<std::uint32_t>(layer.size());
-  const VkDescriptorPoolSize size{VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, sets * 5};
-  VkDescriptorPoolCreateInfo pool{VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO};
-  pool.maxSets = sets;
-  pool.poolSizeCount = 1;
-  pool.pPoolSizes = &size;
-  check(vkCreateDescriptorPool(d, &pool, nullptr, &descriptor_pool_), "vkCreateDescriptorPool");
-
-  VkPhysicalDeviceProperties props;
-  vkGetPhysicalDeviceProperties(device_.physical(), &props);
+  descriptor_pool_ = create_pool(d, sets);
   for (auto& layer : dispatches_)
-    for (Dispatch& dispatch : layer) {
-      const Pipeline& p = pipeline(dispatch.shader);
-      VkDescriptorSetAllocateInfo alloc{VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO};
-      alloc.descriptorPool = descriptor_pool_;
-      alloc.descriptorSetCount = 1;
-      alloc.pSetLayouts = &p.set_layout;
-      check(vkAllocateDescriptorSets(d, &alloc, &dispatch.set), "vkAllocateDescriptorSets");
-      std::vector<VkDescriptorBufferInfo> infos;
-      for (VkBuffer b : dispatch.buffers) infos.push_back({b, 0, VK_WHOLE_SIZE});
-      std::vector<VkWriteDescriptorSet> writes;
-      for (std::uint32_t b = 0; b < infos.size(); ++b) {
-        VkWriteDescriptorSet w{VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET};
-        w.dstSet = dispatch.set;
-        w.dstBinding = b;
-        w.descriptorCount = 1;
-        w.descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER;
-        w.pBufferInfo = &infos[b];
-        writes.push_back(w);
-      }
-      vkUpdateDescriptorSets(d, static_cast<std::uint32_t>(writes.size()), writes.data(), 0,
-                             nullptr);
-      const std::uint32_t groups = (dispatch.invocations + kWorkgroupSize - 1) / kWorkgroupSize;
-      if (groups > props.limits.maxComputeWorkGroupCount[0])
-        throw Error("Vulkan backend: a layer needs " + std::to_string(groups) +
-                    " workgroups, the device allows " +
-                    std::to_string(props.limits.maxComputeWorkGroupCount[0]));
-    }
-
-  const auto timestamps = static_cast<std::uint32_t>(model_.layers.size() + 1);
+    for (Dispatch& dispatch : layer) prepare(descriptor_pool_, dispatch);
   if (device_.timestamps_supported()) {
     VkQueryPoolCreateInfo query{VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO};
     query.queryType = VK_QUERY_TYPE_TIMESTAMP;
-    query.queryCount = timestamps;
+    query.queryCount = static_cast<std::uint32_t>(model_.layers.size() + 1);
     check(vkCreateQueryPool(d, &query, nullptr, &query_pool_), "vkCreateQueryPool");
   }
+  command_buffer_ = record_frame(dispatches_[0][0], *input_staging_, *input_floats_);
+}
 
+VkCommandBuffer VulkanBackend::record_frame(const Dispatch& first, const Buffer& staging,
+                                            const Buffer& target) {
   VkCommandBufferAllocateInfo alloc{VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO};
   alloc.commandPool = device_.command_pool();
   alloc.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY;
   alloc.commandBufferCount = 1;
-  check(vkAllocateCommandBuffers(d, &alloc, &command_buffer_), "vkAllocateCommandBuffers");
-  VkCommandBuffer cmd = command_buffer_;
+  VkCommandBuffer cmd = VK_NULL_HANDLE;
+  check(vkAllocateCommandBuffers(device_.handle(), &alloc, &cmd), "vkAllocateCommandBuffers");
   VkCommandBufferBeginInfo begin{VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
   check(vkBeginCommandBuffer(cmd, &begin), "vkBeginCommandBuffer");
 
@@ -480,15 +529,18 @@ void VulkanBackend::record() {
     b.dstAccessMask = dst;
     vkCmdPipelineBarrier(cmd, src_stage, dst_stage, 0, 1, &b, 0, nullptr, 0, nullptr);
   };
+  const auto timestamps = static_cast<std::uint32_t>(model_.layers.size() + 1);
   if (query_pool_ != VK_NULL_HANDLE) vkCmdResetQueryPool(cmd, query_pool_, 0, timestamps);
-  const VkBufferCopy input_copy{0, 0, input_staging_->size()};
-  vkCmdCopyBuffer(cmd, input_staging_->handle(), input_floats_->handle(), 1, &input_copy);
+  const VkBufferCopy input_copy{0, 0, staging.size()};
+  vkCmdCopyBuffer(cmd, staging.handle(), target.handle(), 1, &input_copy);
   barrier(VK_PIPELINE_STAGE_TRANSFER_BIT, VK_ACCESS_TRANSFER_WRITE_BIT,
           VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_ACCESS_SHADER_READ_BIT);
   if (query_pool_ != VK_NULL_HANDLE)
     vkCmdWriteTimestamp(cmd, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, query_pool_, 0);
   for (std::size_t i = 0; i < dispatches_.size(); ++i) {
-    for (const Dispatch& dispatch : dispatches_[i]) {
+    const std::span<const Dispatch> layer =
+        i == 0 ? std::span<const Dispatch>(&first, 1) : std::span<const Dispatch>(dispatches_[i]);
+    for (const Dispatch& dispatch : layer) {
       const Pipeline& p = pipelines_.at(dispatch.shader);
       vkCmdBindPipeline(cmd, VK_PIPELINE_BIND_POINT_COMPUTE, p.pipeline);
       vkCmdBindDescriptorSets(cmd, VK_PIPELINE_BIND_POINT_COMPUTE, p.layout, 0, 1, &dispatch.set, 0,
@@ -514,6 +566,92 @@ void VulkanBackend::record() {
   barrier(VK_PIPELINE_STAGE_TRANSFER_BIT, VK_ACCESS_TRANSFER_WRITE_BIT, VK_PIPELINE_STAGE_HOST_BIT,
           VK_ACCESS_HOST_READ_BIT);
   check(vkEndCommandBuffer(cmd), "vkEndCommandBuffer");
+  return cmd;
+}
+
+void VulkanBackend::release_image_path() {
+  VkDevice d = device_.handle();
+  if (image_path_.command_buffer != VK_NULL_HANDLE)
+    vkFreeCommandBuffers(d, device_.command_pool(), 1, &image_path_.command_buffer);
+  if (image_path_.pool != VK_NULL_HANDLE) vkDestroyDescriptorPool(d, image_path_.pool, nullptr);
+  image_path_ = {};
+}
+
+void VulkanBackend::prepare_image_path(const ImageView& image, const vision::PreprocessSpec& spec,
+                                       const vision::ResizePlan& plan) {
+  const std::array<int, 8> key{
+      image.width,   image.height,  plan.target_width,      plan.target_height,
+      plan.offset_x, plan.offset_y, plan.source_channel[0], static_cast<int>(spec.resize)};
+  if (image_path_.command_buffer != VK_NULL_HANDLE && image_path_.key == key) return;
+  vkDeviceWaitIdle(device_.handle());
+  release_image_path();
+  image_path_.key = key;
+  const std::size_t pixel_bytes = static_cast<std::size_t>(image.width) * image.height * 3;
+  image_path_.staging =
+      std::make_unique<Buffer>(device_, pixel_bytes, VK_BUFFER_USAGE_TRANSFER_SRC_BIT, true);
+  image_path_.pixels = std::make_unique<Buffer>(
+      device_, pixel_bytes, VK_BUFFER_USAGE_STORAGE_BUFFER_BIT | VK_BUFFER_USAGE_TRANSFER_DST_BIT,
+      false);
+  std::vector<std::int32_t> taps;
+  taps.insert(taps.end(), plan.x_taps.first.begin(), plan.x_taps.first.end());
+  taps.insert(taps.end(), plan.x_taps.second.begin(), plan.x_taps.second.end());
+  taps.insert(taps.end(), plan.y_taps.first.begin(), plan.y_taps.first.end());
+  taps.insert(taps.end(), plan.y_taps.second.begin(), plan.y_taps.second.end());
+  std::vector<float> weights(plan.x_taps.second_weight);
+  weights.insert(weights.end(), plan.y_taps.second_weight.begin(), plan.y_taps.second_weight.end());
+  auto upload_owned = [&](const void* data, std::size_t bytes) {
+    auto target = std::make_unique<Buffer>(
+        device_, bytes, VK_BUFFER_USAGE_STORAGE_BUFFER_BIT | VK_BUFFER_USAGE_TRANSFER_DST_BIT,
+        false);
+    Buffer staging(device_, bytes, VK_BUFFER_USAGE_TRANSFER_SRC_BIT, true);
+    std::memcpy(staging.mapped(), data, bytes);
+    device_.run_once([&](VkCommandBuffer cmd) {
+      const VkBufferCopy region{0, 0, bytes};
+      vkCmdCopyBuffer(cmd, staging.handle(), target->handle(), 1, &region);
+    });
+    return target;
+  };
+  image_path_.taps = upload_owned(taps.data(), taps.size() * sizeof(std::int32_t));
+  image_path_.weights = upload_owned(weights.data(), weights.size() * sizeof(float));
+
+  const ops::QuantParams q = model_.layers[0].output_quant;
+  PreprocessPush push{spec.width,
+                      spec.height,
+                      plan.target_width,
+                      plan.target_height,
+                      plan.offset_x,
+                      plan.offset_y,
+                      image.width,
+                      {plan.source_channel[0], plan.source_channel[1], plan.source_channel[2]},
+                      {spec.mean[0], spec.mean[1], spec.mean[2]},
+                      spec.scale,
+                      {plan.padding[0], plan.padding[1], plan.padding[2]},
+                      static_cast<float>(1.0 / q.scale),
+                      q.zero_point};
+  Dispatch dispatch{
+      Shader::Preprocess,
+      {image_path_.pixels->handle(), image_path_.taps->handle(), image_path_.weights->handle(),
+       activations_[plan_.buffer_of_layer[0]]->handle()},
+      bytes_of(push),
+      static_cast<std::uint32_t>(model_.input_shape().elements())};
+  image_path_.pool = create_pool(device_.handle(), 1);
+  prepare(image_path_.pool, dispatch);
+  image_path_.command_buffer = record_frame(dispatch, *image_path_.staging, *image_path_.pixels);
+}
+
+bool VulkanBackend::run_image(const ImageView& image, const vision::PreprocessSpec& spec,
+                              const vision::ResizePlan& plan) {
+  const ops::Shape& in = model_.input_shape();
+  if (in.channels != 3 || in.width != spec.width || in.height != spec.height)
+    throw Error("preprocessing size does not match the model input");
+  prepare_image_path(image, spec, plan);
+  // Rows are packed as they are copied, so any row stride works.
+  auto* dst = static_cast<std::uint8_t*>(image_path_.staging->mapped());
+  const std::size_t row = static_cast<std::size_t>(image.width) * 3;
+  for (int r = 0; r < image.height; ++r)
+    std::memcpy(dst + r * row, image.data + r * image.stride(), row);
+  submit_and_read(image_path_.command_buffer);
+  return true;
 }
 
 void VulkanBackend::run(std::span<const float> input) {
@@ -521,7 +659,11 @@ void VulkanBackend::run(std::span<const float> input) {
     throw Error("input tensor has " + std::to_string(input.size()) + " values, the model needs " +
                 std::to_string(model_.input_shape().elements()));
   std::memcpy(input_staging_->mapped(), input.data(), input.size_bytes());
-  device_.submit_and_wait(command_buffer_, false);
+  submit_and_read(command_buffer_);
+}
+
+void VulkanBackend::submit_and_read(VkCommandBuffer cmd) {
+  device_.submit_and_wait(cmd, false);
 
   for (std::size_t o = 0; o < output_copies_.size(); ++o) {
     const model::Layer& l = model_.layers[model_.outputs[o]];
