@@ -34,6 +34,7 @@ Command add_bench_command(CLI::App& app) {
     std::vector<std::string> peer;
     int threads = 1, runs = 20, warmup = 2;
     int device = -1;
+    bool cpu_fallback = false;
     bool json = false, per_layer = false;
   };
   auto a = std::make_shared<Args>();
@@ -45,7 +46,9 @@ Command add_bench_command(CLI::App& app) {
   cmd->add_option("--threads", a->threads, "Threads")
       ->check(CLI::Range(1, 256))
       ->capture_default_str();
-  cmd->add_option("--device", a->device, "Vulkan device index (see `mpdet devices`); -1: the best");
+  cmd->add_option("--device", a->device, "Vulkan device index (see `mpdet devices`), -1: the best");
+  cmd->add_flag("--fallback-cpu", a->cpu_fallback,
+                "Use the CPU backend if the chosen one cannot start");
   cmd->add_option("--runs", a->runs, "Timed runs")
       ->check(CLI::Range(1, 100000))
       ->capture_default_str();
@@ -69,8 +72,11 @@ Command add_bench_command(CLI::App& app) {
     DetectorOptions options;
     options.backend = a->backend;
     options.device = a->device;
+    options.cpu_fallback = a->cpu_fallback;
     options.threads = a->threads;
     Detector detector(a->model, options);
+    if (!detector.backend_note().empty())
+      std::fprintf(stderr, "note: %s\n", detector.backend_note().c_str());
 
     // The peer sees exactly the blob mpdet's network sees.
     detector.detect(view_of(image));

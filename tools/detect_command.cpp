@@ -45,6 +45,7 @@ Command add_detect_command(CLI::App& app) {
     std::string model, input, output, json, backend = "auto";
     int threads = 1;
     int device = -1;
+    bool cpu_fallback = false;
     float conf = 0.25f, nms = 0.45f;
     int max_frames = 0;
   };
@@ -61,7 +62,9 @@ Command add_detect_command(CLI::App& app) {
   cmd->add_option("--threads", a->threads, "Threads")
       ->check(CLI::Range(1, 256))
       ->capture_default_str();
-  cmd->add_option("--device", a->device, "Vulkan device index (see `mpdet devices`); -1: the best");
+  cmd->add_option("--device", a->device, "Vulkan device index (see `mpdet devices`), -1: the best");
+  cmd->add_flag("--fallback-cpu", a->cpu_fallback,
+                "Use the CPU backend if the chosen one cannot start");
   cmd->add_option("--conf", a->conf, "Score threshold")
       ->check(CLI::Range(0.0, 1.0))
       ->capture_default_str();
@@ -73,10 +76,13 @@ Command add_detect_command(CLI::App& app) {
     DetectorOptions options;
     options.backend = a->backend;
     options.device = a->device;
+    options.cpu_fallback = a->cpu_fallback;
     options.threads = a->threads;
     options.conf_threshold = a->conf;
     options.nms_threshold = a->nms;
     Detector detector(a->model, options);
+    if (!detector.backend_note().empty())
+      std::fprintf(stderr, "note: %s\n", detector.backend_note().c_str());
     const auto& names = detector.class_names();
     if (!std::filesystem::exists(a->input)) throw Error("input '" + a->input + "' does not exist");
 

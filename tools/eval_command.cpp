@@ -18,6 +18,7 @@ Command add_eval_command(CLI::App& app) {
     std::string model, voc, set = "dev", backend = "auto", dets_out, report, results_dir;
     int threads = 1, top_k = 100;
     int device = -1;
+    bool cpu_fallback = false;
     float conf = 0.005f, nms = 0.45f;
     std::size_t limit = 0;
     bool letterbox = false;
@@ -34,7 +35,9 @@ Command add_eval_command(CLI::App& app) {
   cmd->add_option("--threads", a->threads, "Images evaluated in parallel")
       ->check(CLI::Range(1, 256))
       ->capture_default_str();
-  cmd->add_option("--device", a->device, "Vulkan device index (see `mpdet devices`); -1: the best");
+  cmd->add_option("--device", a->device, "Vulkan device index (see `mpdet devices`), -1: the best");
+  cmd->add_flag("--fallback-cpu", a->cpu_fallback,
+                "Use the CPU backend if the chosen one cannot start");
   cmd->add_option("--conf", a->conf, "Score threshold")
       ->check(CLI::Range(0.0, 1.0))
       ->capture_default_str();
@@ -57,12 +60,15 @@ Command add_eval_command(CLI::App& app) {
     DetectorOptions options;
     options.backend = a->backend;
     options.device = a->device;
+    options.cpu_fallback = a->cpu_fallback;
     options.conf_threshold = a->conf;
     options.nms_threshold = a->nms;
     options.top_k = a->top_k;
     if (a->letterbox) options.letterbox = true;
     std::vector<Detector> detectors;
     for (int t = 0; t < a->threads; ++t) detectors.emplace_back(model, options);
+    if (!detectors[0].backend_note().empty())
+      std::fprintf(stderr, "note: %s\n", detectors[0].backend_note().c_str());
     const std::vector<std::string>& model_classes = detectors[0].class_names();
 
     std::vector<std::string> ids = eval::read_image_set(voc, a->set);

@@ -81,6 +81,8 @@ if grep -q -- "--device 0" "$WORK/out.txt"; then
 else
   echo "note: no Vulkan device, vulkan CLI checks skipped"
 fi
+check "vulkan unavailable, --fallback-cpu" "$MPDET" bench "$WORK/q.mpdet" --backend vulkan --device 42 --fallback-cpu --runs 1
+grep -q "running on the CPU backend" "$WORK/out.txt" || { echo "FAIL: no fallback note"; failures=$((failures + 1)); }
 
 # The embedding sample: public API only, frames straight from VideoCapture.
 check "sample on a video" "$SAMPLE" "$WORK/q.mpdet" "$DATA/data/videos/pedestrians.mp4" 3

@@ -22,7 +22,11 @@ struct DetectorOptions {
   // kernels), "cpu" (SIMD, quantized models), "vulkan" (GPU compute, quantized models).
   std::string backend = "auto";
   int threads = 1;  // CPU backend: threads splitting each layer
-  int device = -1;  // Vulkan device index (as `mpdet info --devices` lists them); -1: the best
+  int device = -1;
+  // When the chosen backend cannot start (no Vulkan device, a pipeline that fails to build), use
+  // the CPU backend instead of throwing; backend_note() says why.
+  bool cpu_fallback =
+      false;  // Vulkan device index (as `mpdet info --devices` lists them); -1: the best
   // Unset values come from the model file.
   std::optional<float> conf_threshold;
   std::optional<float> nms_threshold;
@@ -57,6 +61,8 @@ class Detector {
   int input_width() const;
   int input_height() const;
   std::string backend_name() const;
+  // Why the requested backend was replaced (cpu_fallback), or empty.
+  const std::string& backend_note() const;
   const StageTimes& last_times() const;
 
   // Raw outputs of the last detect() (the detection heads before decoding), for tools and tests.

@@ -37,6 +37,7 @@ struct Detector::Impl {
   model::PostprocessSettings postprocess;
   std::vector<float> input;
   StageTimes times;
+  std::string backend_note;
 };
 
 Detector::Detector(const std::filesystem::path& model_path, const DetectorOptions& options)
@@ -49,7 +50,14 @@ Detector::Detector(std::shared_ptr<const Model> model, const DetectorOptions& op
     throw Error("threads must be between 1 and 256");
   const model::Model& g = model->graph;
   impl_->model = std::move(model);
-  impl_->backend = api::create_backend(options.backend, g, options.threads, options.device);
+  try {
+    impl_->backend = api::create_backend(options.backend, g, options.threads, options.device);
+  } catch (const Error& e) {
+    if (!options.cpu_fallback || options.backend == "cpu" || !g.quantized) throw;
+    impl_->backend_note = "backend '" + options.backend + "' unavailable (" + e.what() +
+                          "); running on the CPU backend";
+    impl_->backend = api::create_backend("cpu", g, options.threads);
+  }
 
   impl_->preprocess =
       api::to_preprocess_spec(g.preprocess, options.letterbox.value_or(g.preprocess.letterbox));
@@ -113,6 +121,9 @@ int Detector::input_width() const {
 }
 int Detector::input_height() const {
   return impl_->preprocess.height;
+}
+const std::string& Detector::backend_note() const {
+  return impl_->backend_note;
 }
 std::string Detector::backend_name() const {
   return impl_->backend->name();
