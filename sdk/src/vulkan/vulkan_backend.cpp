@@ -111,6 +111,16 @@ Shader conv_shader(int bits) {
 constexpr std::uint32_t kWorkgroupSize = 64;  // local_size_x of every shader
 constexpr int kConvTile = 4;                  // outputs per invocation of conv.comp (TILE)
 
+// conv.comp tiles the flattened plane of a pointwise layer and single rows of the others.
+std::uint32_t conv_invocations(const model::Layer& l) {
+  const ops::ConvParams& c = l.conv;
+  const bool pointwise = c.kernel == 1 && c.stride == 1 && c.pad == 0;
+  const int plane = l.output.height * l.output.width;
+  const int tiles = pointwise ? (plane + kConvTile - 1) / kConvTile
+                              : l.output.height * ((l.output.width + kConvTile - 1) / kConvTile);
+  return static_cast<std::uint32_t>(l.output.channels * tiles);
+}
+
 struct Pipeline {
   VkDescriptorSetLayout set_layout = VK_NULL_HANDLE;
   VkPipelineLayout layout = VK_NULL_HANDLE;
@@ -413,7 +423,7 @@ void VulkanBackend::add_conv(int index) {
         activations_[plan_.buffer_of_layer[index]]->handle(),
         head ? head->handle() : dummy_->handle()},
        bytes_of(push),
-       static_cast<std::uint32_t>(l.output.elements())});
+       conv_invocations(l)});
 }
 
 const Pipeline& VulkanBackend::pipeline(Shader s) {

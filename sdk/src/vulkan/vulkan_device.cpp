@@ -311,7 +311,8 @@ void Device::submit_and_wait(VkCommandBuffer cmd, bool free_after) const {
 }
 
 Buffer::Buffer(const Device& device, std::size_t bytes, VkBufferUsageFlags usage, bool host_visible)
-    : device_(device.handle()), bytes_(std::max<std::size_t>(bytes, 4)) {
+    // Whole 32-bit words, so shaders may read byte tensors a word at a time.
+    : device_(device.handle()), bytes_(std::max<std::size_t>((bytes + 3) / 4 * 4, 4)) {
   VkBufferCreateInfo info{VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO};
   info.size = bytes_;
   info.usage = usage;
