@@ -1,12 +1,16 @@
 // Every CPU convolution kernel against ops::integer_reference::conv2d_multipoint on random
 // quantized layers: exact equality of the uint8 codes and of the head int32 codes, for every ISA
-// path the machine supports (forced) plus the scalar fallback, with 1 and 3 threads.
+// path the machine supports (forced) plus the scalar fallback, with 1, 2 and 3 threads.
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <random>
 #include <string>
+#include <thread>
 
 #include "cpu/conv_kernels.h"
 #include "ops/integer_reference_ops.h"
@@ -36,7 +40,7 @@ struct ConvCase {
 
 std::vector<Isa> isas() {
   std::vector<Isa> out;
-  for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512Vnni})
+  for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512Vnni, Isa::NeonV8, Isa::NeonDotprod})
     if (cpu::isa_supported(isa)) out.push_back(isa);
   return out;
 }
@@ -108,7 +112,7 @@ void check_case(const ConvCase& c, unsigned seed) {
   for (Isa isa : isas()) {
     const cpu::PackedConv conv(l.in, l.in_q, l.p, l.weights.data(), l.points, l.requant,
                                c.activation, l.out, l.out_q, isa);
-    for (int threads : {1, 3}) {
+    for (int threads : {1, 2, 3}) {
       SCOPED_TRACE(conv.kernel_name() + " threads " + std::to_string(threads));
       cpu::ThreadPool pool(threads);
       std::vector<std::uint8_t> got(l.out.elements(), 77);
@@ -202,6 +206,14 @@ TEST(CpuConvKernels, LargerPlanes) {
   check_case(depthwise, 401);
   depthwise.stride = 2, depthwise.kernel = 5, depthwise.bits = 8;
   check_case(depthwise, 402);
+  // The direct kernel (few input channels) over rows wider than one 64-byte vector.
+  ConvCase first;
+  first.in_c = 3, first.out_c = 16, first.height = 67, first.width = 70, first.kernel = 3;
+  first.stride = 2, first.bits = 8, first.max_points = 2;
+  first.activation = ops::Activation::Leaky;
+  check_case(first, 403);
+  first.in_c = 4, first.kernel = 1, first.stride = 1, first.width = 131, first.bits = 4;
+  check_case(first, 404);
 }
 
 // All weights ±max over inputs at max distance from the zero point: vpmaddubsw would saturate on
@@ -255,13 +267,44 @@ TEST(CpuConvKernels, NamesSayTypesTileAndIsa) {
     const cpu::PackedConv b(depthwise.in, depthwise.in_q, depthwise.p, depthwise.weights.data(),
                             depthwise.points, depthwise.requant, c.activation, depthwise.out,
                             depthwise.out_q, isa);
-    const std::string suffix = isa == Isa::Avx512Vnni ? "avx512" : cpu::to_string(isa);
+    // Depthwise has no dot-product variant: NeonDotprod runs the ARMv8.0 rows.
+    const std::string suffix = isa == Isa::Avx512Vnni    ? "avx512"
+                               : isa == Isa::NeonDotprod ? "neon"
+                                                         : cpu::to_string(isa);
     EXPECT_EQ(a.kernel_name().rfind("gemm_u8s8_", 0), 0u) << a.kernel_name();
     EXPECT_NE(a.kernel_name().find(cpu::to_string(isa)), std::string::npos) << a.kernel_name();
     EXPECT_EQ(b.kernel_name().rfind("dwconv3x3s1_u8s8_", 0), 0u) << b.kernel_name();
     EXPECT_NE(b.kernel_name().find(suffix), std::string::npos) << b.kernel_name();
   }
   EXPECT_TRUE(cpu::isa_supported(Isa::Scalar));
+}
+
+// The ISAs the tests above ran. MPDET_EXPECT_CPU_ISAS (e.g. "scalar,neon,neondot", set per qemu
+// CPU model by scripts/run_arm_tests.sh) makes sure detection found every path to be covered.
+TEST(CpuConvKernels, DetectsExpectedIsas) {
+  std::string names;
+  for (Isa isa : isas()) {
+    if (!names.empty()) names += ',';
+    names += cpu::to_string(isa);
+  }
+  RecordProperty("isas", names);
+  if (const char* want = std::getenv("MPDET_EXPECT_CPU_ISAS")) {
+    EXPECT_EQ(names, want);
+  }
+}
+
+// MPDET_CPU_ISA caps best_isa() at the named path.
+TEST(CpuConvKernels, IsaCapFromEnvironment) {
+  const char* old = std::getenv("MPDET_CPU_ISA");
+  const std::string saved = old ? old : "";
+  for (Isa isa : isas()) {
+    ::setenv("MPDET_CPU_ISA", cpu::to_string(isa), 1);
+    EXPECT_EQ(cpu::best_isa(), isa) << cpu::to_string(isa);
+  }
+  if (old)
+    ::setenv("MPDET_CPU_ISA", saved.c_str(), 1);
+  else
+    ::unsetenv("MPDET_CPU_ISA");
 }
 
 }  // namespace
@@ -306,9 +349,89 @@ TEST(CpuConvKernels, EpilogueExtremes) {
       mpdet::cpu::epilogue_avx512(e, 0, acc.data(), n, n, got.data(), got_head.data());
       ASSERT_EQ(got, want) << "round " << round;
       ASSERT_EQ(got_head, want_head) << "round " << round;
+      std::fill(got.begin(), got.end(), 77);
+      mpdet::cpu::epilogue_avx512(e, 0, acc.data(), n, n, got.data(), nullptr);
+      ASSERT_EQ(got, want) << "codes only, round " << round;
     }
 #endif
+#ifdef MPDET_CPU_ARM
+    mpdet::cpu::epilogue_neon(e, 0, acc.data(), n, n, got.data(), got_head.data());
+    ASSERT_EQ(got, want) << "neon, round " << round;
+    ASSERT_EQ(got_head, want_head) << "neon, round " << round;
+    std::fill(got.begin(), got.end(), 77);
+    mpdet::cpu::epilogue_neon(e, 0, acc.data(), n, n, got.data(), nullptr);
+    ASSERT_EQ(got, want) << "neon codes only, round " << round;
+#endif
   }
+}
+
+// The code-only epilogue where it is not saturated: t within a few hundred codes of zero (every
+// shift, leaky's floor on both sides of multiples of ten), 1..6 points, every tail length.
+TEST(CpuConvKernels, EpilogueUnsaturatedRange) {
+  std::mt19937_64 rng(5);
+  for (int round = 0; round < 3000; ++round) {
+    mpdet::cpu::PackedConv::Epilogue e;
+    const int nv = 1 + static_cast<int>(rng() % 6), n = 1 + static_cast<int>(rng() % 50);
+    e.first_virtual = {0, nv};
+    e.shift = static_cast<int>(rng() % 41);
+    e.activation = kActivations[rng() % 3];
+    e.out_zero_point = static_cast<int>(rng() % 256);
+    const std::int64_t unit = std::int64_t{1} << e.shift;
+    e.bias = {static_cast<std::int64_t>(rng() % 600) * unit - 300 * unit +
+              static_cast<std::int64_t>(rng() % static_cast<std::uint64_t>(unit))};
+    // |acc·M| of a few hundred codes: M about 2^S / 2^mbits, |acc| < 2^(mbits − 2) · 40.
+    const int mbits = std::min(e.shift, 20);
+    std::vector<std::int32_t> acc(static_cast<std::size_t>(nv) * n);
+    for (int j = 0; j < nv; ++j) {
+      e.multipliers.push_back(std::max<std::int64_t>(
+          1, static_cast<std::int64_t>((unit >> mbits) + rng() % ((unit >> mbits) + 1))));
+      if (rng() % 2) e.multipliers.back() = -e.multipliers.back();
+      e.zero_sums.push_back(static_cast<std::int32_t>(rng() % 2000) - 1000);
+      const std::int32_t range = (1 << std::max(mbits - 2, 0)) * 40 + 1;
+      for (int i = 0; i < n; ++i)
+        acc[j * n + i] = static_cast<std::int32_t>(rng() % (2 * range)) - range;
+    }
+    // Half the rounds give the exact bound of |t|, which allows the pre-scaled (shift < 33) path.
+    if (round % 2 == 0) {
+      e.t_bound = std::abs(static_cast<double>(e.bias[0]));
+      for (int j = 0; j < nv; ++j) {
+        std::int64_t max_acc = 0;
+        for (int i = 0; i < n; ++i)
+          max_acc = std::max<std::int64_t>(max_acc,
+                                           std::abs(std::int64_t{acc[j * n + i]} - e.zero_sums[j]));
+        e.t_bound += static_cast<double>(max_acc) * std::abs(static_cast<double>(e.multipliers[j]));
+      }
+    }
+    std::vector<std::uint8_t> want(n), got(n, 77);
+    for (int i = 0; i < n; ++i) {
+      std::int64_t t = e.bias[0];
+      for (int j = 0; j < nv; ++j)
+        t += std::int64_t{acc[j * n + i] - e.zero_sums[j]} * e.multipliers[j];
+      t = ops::activate_fixed(t, e.activation);
+      want[i] = ops::saturate_u8(e.out_zero_point + ops::round_shift(t, e.shift));
+    }
+    std::vector<std::uint8_t> scalar(n);
+    mpdet::cpu::epilogue_scalar(e, 0, acc.data(), n, n, scalar.data(), nullptr);
+    ASSERT_EQ(scalar, want) << "round " << round;
+#ifdef MPDET_CPU_X86
+    if (mpdet::cpu::isa_supported(Isa::Avx512Vnni)) {
+      mpdet::cpu::epilogue_avx512(e, 0, acc.data(), n, n, got.data(), nullptr);
+      ASSERT_EQ(got, want) << "round " << round << " shift " << e.shift;
+    }
+#endif
+#ifdef MPDET_CPU_ARM
+    mpdet::cpu::epilogue_neon(e, 0, acc.data(), n, n, got.data(), nullptr);
+    ASSERT_EQ(got, want) << "neon, round " << round << " shift " << e.shift;
+#endif
+  }
+}
+
+// The vector epilogue's floor(v / 10) = (v·6554 + 1024) >> 16 over its whole domain.
+TEST(CpuConvKernels, FloorDiv10ByMultiplyDomain) {
+  for (std::int64_t v = -2560; v <= 2564; ++v)
+    ASSERT_EQ((v * 6554 + 1024) >> 16, ops::floor_div10(v)) << v;
+  // The high-dword path's form on [0, 2564] (negative v clamp to 0: their codes saturate to 0).
+  for (std::int64_t v = 0; v <= 2564; ++v) ASSERT_EQ((v * 6554) >> 16, ops::floor_div10(v)) << v;
 }
 
 // Vector floor(t / 10) over the whole int64 range, where its double estimate alone is wrong.
@@ -326,8 +449,21 @@ TEST(CpuConvKernels, FloorDiv10FullRange) {
     mpdet::cpu::floor_div10_avx512(t, q);
     for (int i = 0; i < 8; ++i) ASSERT_EQ(q[i], ops::floor_div10(t[i])) << t[i];
   }
+#elif defined(MPDET_CPU_ARM)
+  std::mt19937_64 rng(11);
+  for (int round = 0; round < 20000; ++round) {
+    std::int64_t t[2], q[2];
+    for (auto& v : t) {
+      const int bits = static_cast<int>(rng() % 63);
+      v = static_cast<std::int64_t>(rng() >> (63 - bits)) * (rng() % 2 ? 1 : -1);
+    }
+    if (round == 0) t[0] = INT64_MAX - 5, t[1] = INT64_MIN + 10;
+    if (round == 1) t[0] = -1, t[1] = -10;
+    mpdet::cpu::floor_div10_neon(t, q);
+    for (int i = 0; i < 2; ++i) ASSERT_EQ(q[i], ops::floor_div10(t[i])) << t[i];
+  }
 #else
-  GTEST_SKIP() << "x86 only";
+  GTEST_SKIP() << "x86 and ARM only";
 #endif
 }
 
@@ -337,9 +473,46 @@ namespace {
 
 // The vector add and concat requantization against ops::integer_reference on random parameters
 // (every activation, lengths with tails, multipliers up to the 2^31 bound).
-TEST(CpuElementwiseKernels, AddAndRequantizeMatchReference) {
+// Network input quantization against ops::integer_reference (values on and near the rounding
+// boundaries, far outside the range, every tail length).
+TEST(CpuElementwiseKernels, QuantizeInputMatchesReference) {
 #ifdef MPDET_CPU_X86
   if (!mpdet::cpu::isa_supported(Isa::Avx512Vnni)) GTEST_SKIP() << "no AVX-512 VNNI";
+  std::mt19937 rng(22);
+  for (int round = 0; round < 300; ++round) {
+    const ops::QuantParams q{std::uniform_real_distribution<float>(0.001f, 0.05f)(rng),
+                             std::uniform_int_distribution<int>(0, 255)(rng)};
+    const std::size_t n = 1 + rng() % 70;
+    std::vector<float> x(n);
+    for (std::size_t i = 0; i < n; ++i) {
+      const int kind = static_cast<int>(rng() % 4);
+      const float code = static_cast<float>(static_cast<int>(rng() % 700) - 350);
+      x[i] = kind == 0   ? std::uniform_real_distribution<float>(-1.5f, 1.5f)(rng)
+             : kind == 1 ? (code - 0.5f) * q.scale  // on a rounding boundary
+             : kind == 2 ? std::nextafter((code + 0.5f) * q.scale, 0.0f)
+                         : std::uniform_real_distribution<float>(-100.0f, 100.0f)(rng);
+    }
+    std::vector<std::uint8_t> want(n), got(n);
+    ops::integer_reference::quantize_input(x.data(), n, q, want.data());
+    mpdet::cpu::quantize_input_avx512(x.data(), n, static_cast<float>(1.0 / q.scale), q.zero_point,
+                                      got.data());
+    ASSERT_EQ(got, want) << "round " << round;
+  }
+#else
+  GTEST_SKIP() << "x86 only";
+#endif
+}
+
+TEST(CpuElementwiseKernels, AddAndRequantizeMatchReference) {
+#if defined(MPDET_CPU_X86) || defined(MPDET_CPU_ARM)
+#ifdef MPDET_CPU_X86
+  if (!mpdet::cpu::isa_supported(Isa::Avx512Vnni)) GTEST_SKIP() << "no AVX-512 VNNI";
+  const auto add = mpdet::cpu::add_u8_avx512;
+  const auto requantize = mpdet::cpu::requantize_u8_avx512;
+#else
+  const auto add = mpdet::cpu::add_u8_neon;
+  const auto requantize = mpdet::cpu::requantize_u8_neon;
+#endif
   std::mt19937 rng(21);
   auto uniform = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
   for (int round = 0; round < 300; ++round) {
@@ -354,18 +527,42 @@ TEST(CpuElementwiseKernels, AddAndRequantizeMatchReference) {
       b[i] = static_cast<std::uint8_t>(uniform(0, 255));
     const ops::Activation act = kActivations[round % 3];
     ops::integer_reference::add(a.data(), q[0], b.data(), q[1], n, rq, act, want.data(), q[2]);
-    mpdet::cpu::add_u8_avx512(a.data(), q[0].zero_point, rq.multipliers[0], b.data(),
-                              q[1].zero_point, rq.multipliers[1], n, rq.shift, act, q[2].zero_point,
-                              got.data());
+    add(a.data(), q[0].zero_point, rq.multipliers[0], b.data(), q[1].zero_point, rq.multipliers[1],
+        n, rq.shift, act, q[2].zero_point, got.data());
     ASSERT_EQ(got, want) << "add round " << round;
     ops::integer_reference::requantize(a.data(), q[0], n, rq, 0, want.data(), q[2]);
-    mpdet::cpu::requantize_u8_avx512(a.data(), q[0].zero_point, rq.multipliers[0], n, rq.shift,
-                                     q[2].zero_point, got.data());
+    requantize(a.data(), q[0].zero_point, rq.multipliers[0], n, rq.shift, q[2].zero_point,
+               got.data());
     ASSERT_EQ(got, want) << "requantize round " << round;
   }
 #else
-  GTEST_SKIP() << "x86 only";
+  GTEST_SKIP() << "x86 and ARM only";
 #endif
+}
+
+}  // namespace
+
+namespace {
+
+// The pool runs every task exactly once per call, over many consecutive calls (the workers'
+// spin-then-sleep hand-over), for task counts below, at and above the thread count.
+TEST(CpuThreadPool, EveryTaskExactlyOnce) {
+  for (int threads : {1, 2, 3, 4}) {
+    mpdet::cpu::ThreadPool pool(threads);
+    EXPECT_EQ(pool.size(), threads);
+    for (int round = 0; round < 2000; ++round) {
+      const int tasks = round % 37;
+      std::vector<std::atomic<int>> runs(tasks);
+      std::atomic<int> bad_thread{0};
+      pool.parallel_for(tasks, [&](int task, int thread) {
+        runs[task].fetch_add(1);
+        if (thread < 0 || thread >= threads) bad_thread.fetch_add(1);
+      });
+      for (int t = 0; t < tasks; ++t) ASSERT_EQ(runs[t].load(), 1) << threads << " " << round;
+      ASSERT_EQ(bad_thread.load(), 0);
+      if (round % 500 == 0) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+  }
 }
 
 }  // namespace

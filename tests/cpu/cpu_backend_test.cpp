@@ -43,7 +43,8 @@ model::Model quantize_tiny(quant::WeightMethod method, int bits, double budget,
 void expect_same_outputs(const model::Model& m) {
   runtime::IntegerReferenceBackend reference(m);
   std::vector<std::unique_ptr<runtime::Backend>> backends;
-  for (cpu::Isa isa : {cpu::Isa::Scalar, cpu::Isa::Avx2, cpu::Isa::Avx512Vnni})
+  for (cpu::Isa isa : {cpu::Isa::Scalar, cpu::Isa::Avx2, cpu::Isa::Avx512Vnni, cpu::Isa::NeonV8,
+                       cpu::Isa::NeonDotprod})
     if (cpu::isa_supported(isa))
       for (int threads : {1, 2}) backends.push_back(cpu::create_cpu_backend(m, threads, isa));
   backends.push_back(cpu::create_cpu_backend(m, 2));

@@ -12,6 +12,10 @@
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
+#ifdef MPDET_CPU_ARM
+#include <asm/hwcap.h>
+#include <sys/auxv.h>
+#endif
 
 namespace mpdet::cpu {
 
@@ -21,6 +25,10 @@ const char* to_string(Isa isa) {
       return "avx512vnni";
     case Isa::Avx2:
       return "avx2";
+    case Isa::NeonV8:
+      return "neon";
+    case Isa::NeonDotprod:
+      return "neondot";
     case Isa::Scalar:
       break;
   }
@@ -40,23 +48,47 @@ bool isa_supported(Isa isa) {
       return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
     case Isa::Scalar:
       return true;
+    default:
+      return false;
   }
-  return false;
+#elif defined(MPDET_CPU_ARM)
+  // Advanced SIMD is part of AArch64; the dot product (SDOT) is an ARMv8.2 option (HWCAP bit).
+  switch (isa) {
+    case Isa::Scalar:
+    case Isa::NeonV8:
+      return true;
+    case Isa::NeonDotprod:
+      return (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0;
+    default:
+      return false;
+  }
 #else
   return isa == Isa::Scalar;
 #endif
 }
 
+#ifdef MPDET_CPU_X86
+bool avx512vbmi_supported() {
+  __builtin_cpu_init();
+  return isa_supported(Isa::Avx512Vnni) && __builtin_cpu_supports("avx512vbmi");
+}
+#endif
+
 Isa best_isa() {
-  // MPDET_CPU_ISA=scalar|avx2|avx512vnni caps the choice (debugging, benchmarks of each path).
-  Isa cap = Isa::Avx512Vnni;
-  if (const char* env = std::getenv("MPDET_CPU_ISA")) {
-    const std::string name = env;
-    if (name == "scalar") cap = Isa::Scalar;
-    if (name == "avx2") cap = Isa::Avx2;
+  // MPDET_CPU_ISA=scalar|avx2|avx512vnni|neon|neondot caps the choice (debugging, benchmarks of
+  // each path); the candidates are tried best first, each family after its own cap.
+  std::string cap;
+  if (const char* env = std::getenv("MPDET_CPU_ISA")) cap = env;
+  for (const auto& family : {std::vector<Isa>{Isa::Avx512Vnni, Isa::Avx2},
+                             std::vector<Isa>{Isa::NeonDotprod, Isa::NeonV8}}) {
+    // A cap names one ISA of a family (or "scalar"); any other value leaves the family free.
+    bool allowed = cap != "scalar" && std::none_of(family.begin(), family.end(),
+                                                   [&](Isa isa) { return cap == to_string(isa); });
+    for (Isa isa : family) {
+      allowed = allowed || cap == to_string(isa);
+      if (allowed && isa_supported(isa)) return isa;
+    }
   }
-  for (Isa isa : {Isa::Avx512Vnni, Isa::Avx2})
-    if (static_cast<int>(isa) <= static_cast<int>(cap) && isa_supported(isa)) return isa;
   return Isa::Scalar;
 }
 
@@ -102,14 +134,23 @@ PackedConv::PackedConv(const ops::Shape& in, ops::QuantParams in_q, const ops::C
   epi_.out_zero_point = out_q.zero_point;
   epi_.zero_sums.resize(virtual_channels);
   int max_abs = 1;
+  std::vector<double> acc_bound(virtual_channels);
   for (int v = 0; v < virtual_channels; ++v) {
     std::int32_t sum = 0;
     for (int i = 0; i < k_; ++i) {
       const int w = point_weights[static_cast<std::size_t>(v) * k_ + i];
       sum += w;
       max_abs = std::max(max_abs, std::abs(w));
+      acc_bound[v] += 255.0 * std::abs(w);
     }
-    epi_.zero_sums[v] = sum * in_q.zero_point;
+    epi_.zero_sums[v] = sum * (in_q.zero_point - kernel_activation_offset(isa));
+  }
+  epi_.t_bound = 0;
+  for (int oc = 0; oc < p.out_channels; ++oc) {
+    double bound = std::abs(static_cast<double>(epi_.bias[oc]));
+    for (int v = epi_.first_virtual[oc]; v < epi_.first_virtual[oc + 1]; ++v)
+      bound += acc_bound[v] * std::abs(static_cast<double>(epi_.multipliers[v]));
+    epi_.t_bound = std::max(epi_.t_bound, bound);
   }
 
   depthwise_ = in_per_group == 1;
@@ -118,6 +159,24 @@ PackedConv::PackedConv(const ops::Shape& in, ops::QuantParams in_q, const ops::C
                        point_weights + static_cast<std::size_t>(virtual_channels) * k_);
     // An int16 lane holds this many products |w·x| <= max_abs·255 without overflow.
     dw_chunk_ = std::max(1, 32767 / (max_abs * 255));
+#ifdef MPDET_CPU_X86
+    const int taps = (p.kernel + 3) / 4;
+    dw_fused_ = isa == Isa::Avx512Vnni && avx512vbmi_supported() && p.kernel <= 8 &&
+                15 * p.stride + 4 * taps <= 64;
+    for (int oc = 0; oc < p.out_channels; ++oc) dw_fused_ = dw_fused_ && points[oc] <= 4;
+    if (dw_fused_) {
+      dw_packed_.assign(static_cast<std::size_t>(virtual_channels) * p.kernel * taps, 0);
+      for (int v = 0; v < virtual_channels; ++v)
+        for (int ky = 0; ky < p.kernel; ++ky)
+          for (int kx = 0; kx < p.kernel; ++kx) {
+            const std::size_t word = (static_cast<std::size_t>(v) * p.kernel + ky) * taps + kx / 4;
+            const auto byte = static_cast<std::uint8_t>(point_weights[v * k_ + ky * p.kernel + kx]);
+            dw_packed_[word] =
+                static_cast<std::int32_t>(static_cast<std::uint32_t>(dw_packed_[word]) |
+                                          (std::uint32_t{byte} << (8 * (kx % 4))));
+          }
+    }
+#endif
     return;
   }
 
@@ -130,10 +189,37 @@ PackedConv::PackedConv(const ops::Shape& in, ops::QuantParams in_q, const ops::C
       // vpmaddubsw saturates a pair of products at int16: safe while 2·255·|w| <= 32767.
       split_nibbles_ = max_abs > 64;
       break;
+    case Isa::NeonV8:
+      tile_rows_ = 4, block_ = 8;
+      // Products |w·(x − 128)| <= 128·max|w|; two lanes of `chunk` of them fold into one int16.
+      if (max_abs <= 7) acc16_chunk_ = 32767 / (2 * 128 * max_abs);
+      break;
+    case Isa::NeonDotprod:
+      tile_rows_ = 4, block_ = 16;
+      break;
     case Isa::Scalar:
       tile_rows_ = 4, block_ = 8;
       break;
   }
+#ifdef MPDET_CPU_X86
+  direct_ = isa == Isa::Avx512Vnni && avx512vbmi_supported() && p.groups == 1 && in.channels <= 4 &&
+            p.kernel <= 4 && 15 * p.stride + 4 <= 64;
+  for (int oc = 0; oc < p.out_channels; ++oc) direct_ = direct_ && points[oc] <= 4;
+  if (direct_) {
+    // [V][in][ky] dwords of the taps (ky, 0..kernel−1), zero past the kernel.
+    const std::size_t rows = static_cast<std::size_t>(in.channels) * p.kernel;
+    dw_packed_.assign(static_cast<std::size_t>(virtual_channels) * rows, 0);
+    for (int v = 0; v < virtual_channels; ++v)
+      for (std::size_t r = 0; r < rows; ++r) {
+        std::uint32_t word = 0;
+        for (int kx = 0; kx < p.kernel; ++kx)
+          word |= std::uint32_t{static_cast<std::uint8_t>(
+                      point_weights[static_cast<std::size_t>(v) * k_ + r * p.kernel + kx])}
+                  << (8 * kx);
+        dw_packed_[v * rows + r] = static_cast<std::int32_t>(word);
+      }
+  }
+#endif
   k4_ = (k_ + 3) / 4;
   rows_per_group_ = 0;
   for (int g = 0; g < p.groups; ++g)
@@ -168,15 +254,24 @@ std::string PackedConv::kernel_name() const {
     const bool vector_stride = p_.stride == 1 || p_.stride == 2;
     std::string name = "dwconv" + std::to_string(p_.kernel) + "x" + std::to_string(p_.kernel) +
                        "s" + std::to_string(p_.stride) + "_u8s8_";
+    if (dw_fused_) return name + "16x_avx512vbmi";
     if (isa_ == Isa::Avx512Vnni && vector_stride) return name + "32x_avx512";
     if (isa_ == Isa::Avx2 && vector_stride) return name + "16x_avx2";
+    if (isa_ == Isa::NeonV8 || isa_ == Isa::NeonDotprod) return name + "16x_neon";
     return name + "scalar";
   }
+  if (direct_)
+    return "conv" + std::to_string(p_.kernel) + "x" + std::to_string(p_.kernel) + "s" +
+           std::to_string(p_.stride) + "_u8s8_16x_avx512vbmi";
   switch (isa_) {
     case Isa::Avx512Vnni:
       return "gemm_u8s8_8x32c4_avx512vnni";
     case Isa::Avx2:
       return split_nibbles_ ? "gemm_u8s8_4x16c4_split_avx2" : "gemm_u8s8_4x16c4_avx2";
+    case Isa::NeonV8:
+      return acc16_chunk_ > 0 ? "gemm_u8s8_4x8c4_acc16_neon" : "gemm_u8s8_4x8c4_neon";
+    case Isa::NeonDotprod:
+      return "gemm_u8s8_4x16c4_neondot";
     case Isa::Scalar:
       break;
   }
@@ -187,6 +282,8 @@ void PackedConv::run(const std::uint8_t* input, std::uint8_t* output, std::int32
                      ThreadPool& pool) const {
   if (depthwise_)
     run_depthwise(input, output, head, pool);
+  else if (direct_ && !head)
+    run_direct(input, output, pool);
   else
     run_gemm(input, output, head, pool);
 }
@@ -197,6 +294,9 @@ void epilogue(Isa isa, const PackedConv::Epilogue& e, int oc, const std::int32_t
               std::size_t acc_stride, int n, std::uint8_t* out, std::int32_t* head) {
 #ifdef MPDET_CPU_X86
   if (isa == Isa::Avx512Vnni) return epilogue_avx512(e, oc, acc, acc_stride, n, out, head);
+#elif defined(MPDET_CPU_ARM)
+  if (isa == Isa::NeonV8 || isa == Isa::NeonDotprod)
+    return epilogue_neon(e, oc, acc, acc_stride, n, out, head);
 #else
   (void)isa;
 #endif
@@ -275,11 +375,21 @@ void PackedConv::run_gemm(const std::uint8_t* input, std::uint8_t* output, std::
   const int out_per_group = p_.out_channels / p_.groups;
   const std::size_t in_plane = static_cast<std::size_t>(in_.height) * in_.width;
   const std::size_t row_bytes = static_cast<std::size_t>(k4_) * 4;
-  pool.parallel_for(p_.groups * blocks, [&](int task, int) {
-    const int g = task / blocks, blk = task % blocks;
-    const int p0 = blk * block_, valid = std::min(block_, out_plane - p0);
+  // A task is a panel of `sub` consecutive blocks: every block is packed and multiplied into
+  // its columns of acc ([rows][sub·block]), then the epilogue runs once per output channel over
+  // the whole panel (its set-up amortised over up to 256 pixels). Panels stay small enough for
+  // acc to live in L1/L2 and numerous enough to feed every thread.
+  const int acc_row_bytes = padded_rows_ * block_ * 4;
+  int sub = std::clamp(65536 / std::max(acc_row_bytes, 1), 1, 256 / block_);
+  if (pool.size() > 1) sub = std::max(1, std::min(sub, p_.groups * blocks / (4 * pool.size())));
+  const int panels = (blocks + sub - 1) / sub;
+  const int panel_width = sub * block_;
+  pool.parallel_for(p_.groups * panels, [&](int task, int) {
+    const int g = task / panels, panel = task % panels;
+    const int panel_p0 = panel * panel_width;
+    const int panel_valid = std::min(panel_width, out_plane - panel_p0);
     std::uint8_t* b = scratch(tls_bytes, row_bytes * block_);
-    std::int32_t* acc = scratch(tls_acc, static_cast<std::size_t>(padded_rows_) * block_);
+    std::int32_t* acc = scratch(tls_acc, static_cast<std::size_t>(padded_rows_) * panel_width);
     const PackGeometry geometry{input + g * in_per_group * in_plane,
                                 in_per_group,
                                 in_.height,
@@ -292,37 +402,76 @@ void PackedConv::run_gemm(const std::uint8_t* input, std::uint8_t* output, std::
                                 k_,
                                 k4_,
                                 block_};
-    pack_block(geometry, p0, valid, b);
     const int v_begin = epi_.first_virtual[g * out_per_group];
     const int rows = epi_.first_virtual[(g + 1) * out_per_group] - v_begin;
     const std::int8_t* a = packed_.data() + static_cast<std::size_t>(g) * padded_rows_ * row_bytes;
-    for (int r = 0; r < rows; r += tile_rows_) {
-      const std::int8_t* ar = a + r * row_bytes;
-      std::int32_t* c = acc + static_cast<std::size_t>(r) * block_;
-      switch (isa_) {
+    for (int p0 = panel_p0; p0 < panel_p0 + panel_valid; p0 += block_) {
+      pack_block(geometry, p0, std::min(block_, out_plane - p0), b);
+      for (int r = 0; r < rows; r += tile_rows_) {
+        const std::int8_t* ar = a + r * row_bytes;
+        std::int32_t* c = acc + static_cast<std::size_t>(r) * panel_width + (p0 - panel_p0);
+        const std::size_t c_stride = panel_width;
+        switch (isa_) {
 #ifdef MPDET_CPU_X86
-        case Isa::Avx512Vnni:
-          gemm_u8s8_8x32c4_avx512vnni(k4_, ar, row_bytes, b, c, block_);
-          break;
-        case Isa::Avx2:
-          if (split_nibbles_)
-            gemm_u8s8_4x16c4_split_avx2(k4_, ar, packed_low_.data() + (ar - packed_.data()),
-                                        row_bytes, b, c, block_);
-          else
-            gemm_u8s8_4x16c4_avx2(k4_, ar, row_bytes, b, c, block_);
-          break;
+          case Isa::Avx512Vnni:
+            gemm_u8s8_8x32c4_avx512vnni(k4_, ar, row_bytes, b, c, c_stride);
+            break;
+          case Isa::Avx2:
+            if (split_nibbles_)
+              gemm_u8s8_4x16c4_split_avx2(k4_, ar, packed_low_.data() + (ar - packed_.data()),
+                                          row_bytes, b, c, c_stride);
+            else
+              gemm_u8s8_4x16c4_avx2(k4_, ar, row_bytes, b, c, c_stride);
+            break;
 #endif
-        default:
-          gemm_u8s8_4x8c4_scalar(k4_, ar, row_bytes, b, c, block_);
-          break;
+#ifdef MPDET_CPU_ARM
+          case Isa::NeonDotprod:
+            gemm_u8s8_4x16c4_neondot(k4_, ar, row_bytes, b, c, c_stride);
+            break;
+          case Isa::NeonV8:
+            if (acc16_chunk_ > 0)
+              gemm_u8s8_4x8c4_acc16_neon(k4_, ar, row_bytes, b, c, c_stride, acc16_chunk_);
+            else
+              gemm_u8s8_4x8c4_neon(k4_, ar, row_bytes, b, c, c_stride);
+            break;
+#endif
+          default:
+            gemm_u8s8_4x8c4_scalar(k4_, ar, row_bytes, b, c, c_stride);
+            break;
+        }
       }
     }
     for (int oc = g * out_per_group; oc < (g + 1) * out_per_group; ++oc) {
-      const std::size_t offset = static_cast<std::size_t>(oc) * out_plane + p0;
-      epilogue(isa_, epi_, oc, acc + (epi_.first_virtual[oc] - v_begin) * block_, block_, valid,
-               output + offset, head ? head + offset : nullptr);
+      const std::size_t offset = static_cast<std::size_t>(oc) * out_plane + panel_p0;
+      epilogue(isa_, epi_, oc,
+               acc + static_cast<std::size_t>(epi_.first_virtual[oc] - v_begin) * panel_width,
+               panel_width, panel_valid, output + offset, head ? head + offset : nullptr);
     }
   });
+}
+
+void PackedConv::run_direct(const std::uint8_t* input, std::uint8_t* output,
+                            ThreadPool& pool) const {
+#ifdef MPDET_CPU_X86
+  // Zero-point-padded copies of the input channels, built once by the calling thread.
+  const int pitch = in_.width + 2 * p_.pad;
+  const std::size_t plane_stride =
+      static_cast<std::size_t>(pitch) * (in_.height + 2 * p_.pad) + 320;
+  std::uint8_t* planes = scratch(tls_bytes, plane_stride * in_.channels);
+  const std::size_t in_plane = static_cast<std::size_t>(in_.height) * in_.width;
+  for (int c = 0; c < in_.channels; ++c)
+    pad_plane_avx512(input + c * in_plane, in_.height, in_.width, p_.pad, in_zero_point_,
+                     planes + c * plane_stride, plane_stride);
+  const int bands = std::min(pool.size(), out_.height);
+  pool.parallel_for(bands, [&](int band, int) {
+    conv_direct_u8s8_16x_avx512vbmi(planes, plane_stride, in_.channels, pitch, p_.stride, p_.kernel,
+                                    dw_packed_.data(), epi_, out_.height * band / bands,
+                                    out_.height * (band + 1) / bands, out_.height, out_.width,
+                                    output);
+  });
+#else
+  (void)input, (void)output, (void)pool;
+#endif
 }
 
 void PackedConv::run_depthwise(const std::uint8_t* input, std::uint8_t* output, std::int32_t* head,
@@ -340,12 +489,34 @@ void PackedConv::run_depthwise(const std::uint8_t* input, std::uint8_t* output, 
   pool.parallel_for(p_.out_channels, [&](int oc, int) {
     const int g = oc / out_per_group;
     std::uint8_t* plane = scratch(tls_bytes, plane_bytes + slack);
-    // The padded copy of input channel g (rebuilt per channel: cheap next to the taps).
-    std::memset(plane, in_zero_point_, plane_bytes + slack);
+    // The padded copy of input channel g (rebuilt per channel: cheap next to the taps); only the
+    // border is filled with the zero point, the rest is overwritten by the rows.
+    const int zp = in_zero_point_;
     const std::uint8_t* src = input + g * in_plane;
-    for (int y = 0; y < in_.height; ++y)
-      std::memcpy(plane + static_cast<std::size_t>(y + p_.pad) * pitch + p_.pad,
-                  src + static_cast<std::size_t>(y) * in_.width, in_.width);
+#ifdef MPDET_CPU_X86
+    if (dw_fused_)
+      pad_plane_avx512(src, in_.height, in_.width, p_.pad, zp, plane, plane_bytes + slack);
+    else
+#endif
+      std::memset(plane, zp, static_cast<std::size_t>(p_.pad) * pitch + p_.pad);
+    for (int y = 0; y < in_.height && !dw_fused_; ++y) {
+      std::uint8_t* row = plane + static_cast<std::size_t>(y + p_.pad) * pitch + p_.pad;
+      std::memcpy(row, src + static_cast<std::size_t>(y) * in_.width, in_.width);
+      std::memset(row + in_.width, zp, 2 * p_.pad);  // right pad, then next row's left pad
+    }
+    const std::size_t tail = static_cast<std::size_t>(in_.height + p_.pad) * pitch + p_.pad;
+    if (!dw_fused_) std::memset(plane + tail, zp, plane_bytes + slack - tail);
+    const std::size_t offset = static_cast<std::size_t>(oc) * out_plane;
+#ifdef MPDET_CPU_X86
+    if (dw_fused_ && !head) {
+      const int taps = (p_.kernel + 3) / 4;
+      dwconv_u8s8_16x_avx512vbmi(
+          plane, pitch, p_.stride, p_.kernel,
+          dw_packed_.data() + static_cast<std::size_t>(epi_.first_virtual[oc]) * p_.kernel * taps,
+          epi_, oc, out_.height, out_.width, output + offset);
+      return;
+    }
+#endif
     const int v0 = epi_.first_virtual[oc], nv = epi_.first_virtual[oc + 1] - v0;
     std::int32_t* acc = scratch(tls_acc, acc_stride * nv);
     for (int j = 0; j < nv; ++j) {
@@ -363,6 +534,13 @@ void PackedConv::run_depthwise(const std::uint8_t* input, std::uint8_t* output, 
                                    row);
           continue;
         }
+#elif defined(MPDET_CPU_ARM)
+        (void)vector_stride;
+        if (isa_ == Isa::NeonV8 || isa_ == Isa::NeonDotprod) {  // every stride (zero-sum offset)
+          dwconv_row_u8s8_16x_neon(plane, pitch, oy, p_.stride, p_.kernel, w, dw_chunk_, out_.width,
+                                   row);
+          continue;
+        }
 #else
         (void)vector_stride;
 #endif
@@ -370,7 +548,6 @@ void PackedConv::run_depthwise(const std::uint8_t* input, std::uint8_t* output, 
                                row);
       }
     }
-    const std::size_t offset = static_cast<std::size_t>(oc) * out_plane;
     epilogue(isa_, epi_, oc, acc, acc_stride, out_plane, output + offset,
              head ? head + offset : nullptr);
   });

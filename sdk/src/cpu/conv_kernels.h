@@ -2,14 +2,20 @@
 // (2/3/4/8 bits, stored one per int8) with the multipoint epilogue of ops/integer_arithmetic.h
 // fused, bit-exact with ops::integer_reference::conv2d_multipoint.
 //
-// Two algorithms:
+// Three algorithms:
 //  - GEMM (dense and grouped convolutions): per group, [virtual channels × K] · [K × pixels] with
 //    K = in/groups · k · k. A block of output pixels is packed (im2col; a plain channel
 //    interleave for 1×1) into [K/4][block][4] bytes, the layout of the 4-way byte dot products
 //    (vpdpbusd, vpmaddubsw). Padding taps are packed as the input zero point, so every tap is
 //    Σ w·x and the zero point comes out once per virtual channel: acc = Σ w·x − z_x·Σ w.
-//  - depthwise (one input channel per group): per output row, every tap is a vector
-//    multiply-add over a row of a zero-point-padded copy of the input plane.
+//    A task is a panel of up to 256 pixels (several blocks): the microkernels write their
+//    columns of one [rows][panel] accumulator (c_stride = panel width), then the epilogue runs
+//    once per output channel over the panel.
+//  - depthwise (one input channel per group): over a zero-point-padded copy of the input plane;
+//    on AVX-512 VBMI fused with the epilogue (vpermb gathers four taps per output into a dword,
+//    vpdpbusd), elsewhere per output row with every tap a vector multiply-add.
+//  - direct (AVX-512 VBMI, dense with at most 4 input channels, e.g. the first 3×3 /2 layer):
+//    like the fused depthwise kernel, with the gathered taps shared by every output channel.
 // Kernel names say operation, data types, tile and ISA (the XNNPACK convention), e.g.
 // "gemm_u8s8_8x32c4_avx512vnni"; PackedConv::kernel_name() reports the one a layer uses.
 #pragma once
@@ -25,14 +31,24 @@
 #if defined(__x86_64__) || defined(__i386__)
 #define MPDET_CPU_X86 1
 #endif
+#if defined(__aarch64__)
+#define MPDET_CPU_ARM 1
+#endif
 
 namespace mpdet::cpu {
 
-enum class Isa { Scalar, Avx2, Avx512Vnni };
+// NeonV8: ARMv8.0 Advanced SIMD (every AArch64 core); NeonDotprod: plus SDOT (ARMv8.2 DotProd).
+enum class Isa { Scalar, Avx2, Avx512Vnni, NeonV8, NeonDotprod };
 
 const char* to_string(Isa isa);
 bool isa_supported(Isa isa);  // by the running CPU (Scalar always)
 Isa best_isa();
+
+// The NEON kernels need signed activations and accumulate Σ w·(x − 128) (x XOR 0x80); a layer
+// packed for them stores the zero sums (z_x − offset)·Σ w, so the epilogue is unchanged.
+constexpr int kernel_activation_offset(Isa isa) {
+  return isa == Isa::NeonV8 || isa == Isa::NeonDotprod ? 128 : 0;
+}
 
 // One convolution layer with its weights packed once for `isa`.
 class PackedConv {
@@ -57,6 +73,9 @@ class PackedConv {
     int shift = 0;
     ops::Activation activation = ops::Activation::Linear;
     int out_zero_point = 0;
+    // An upper bound of |t| over the layer (exact accumulator bounds 255·Σ|w|), or < 0 when
+    // unknown; lets the x86 epilogue pre-scale t by 2^(33 − S) for small shifts.
+    double t_bound = -1;
   };
 
  private:
@@ -79,6 +98,14 @@ class PackedConv {
   // Depthwise: the codes as given ([V][k][k]) and how many int16 products may be summed.
   std::vector<std::int8_t> dw_weights_;
   int dw_chunk_ = 1;
+  // x86 fused depthwise (AVX-512 VBMI): weights as [V][k][ceil(k/4)] dwords of four taps.
+  bool dw_fused_ = false;
+  std::vector<std::int32_t> dw_packed_;
+  // x86 direct dense convolution for few input channels (AVX-512 VBMI), weights as above.
+  bool direct_ = false;
+  void run_direct(const std::uint8_t* input, std::uint8_t* output, ThreadPool& pool) const;
+  // NeonV8 GEMM with weights of at most 4 bits: k4 steps summed in int16 lanes (0: 8-bit kernel).
+  int acc16_chunk_ = 0;
 };
 
 // Shared epilogue over raw accumulators acc[v][i] (row stride `acc_stride`) of one output
@@ -98,6 +125,22 @@ void add_u8_avx512(const std::uint8_t* a, int a_zero, std::int64_t a_multiplier,
                    int shift, ops::Activation activation, int out_zero, std::uint8_t* out);
 void requantize_u8_avx512(const std::uint8_t* in, int in_zero, std::int64_t multiplier,
                           std::size_t n, int shift, int out_zero, std::uint8_t* out);
+// ops::quantize_input (network input codes), sixteen values at a time.
+void quantize_input_avx512(const float* in, std::size_t n, float inv_scale, int zero_point,
+                           std::uint8_t* out);
+#endif
+
+#ifdef MPDET_CPU_ARM
+void epilogue_neon(const PackedConv::Epilogue& e, int oc, const std::int32_t* acc,
+                   std::size_t acc_stride, int n, std::uint8_t* out, std::int32_t* head);
+// Two exact floor(t / 10), exposed for tests.
+void floor_div10_neon(const std::int64_t* t, std::int64_t* q);
+// Elementwise add and requantize as ops::integer_reference, eight codes at a time (|M| < 2^31).
+void add_u8_neon(const std::uint8_t* a, int a_zero, std::int64_t a_multiplier,
+                 const std::uint8_t* b, int b_zero, std::int64_t b_multiplier, std::size_t n,
+                 int shift, ops::Activation activation, int out_zero, std::uint8_t* out);
+void requantize_u8_neon(const std::uint8_t* in, int in_zero, std::int64_t multiplier, std::size_t n,
+                        int shift, int out_zero, std::uint8_t* out);
 #endif
 
 // GEMM microkernels: c[m][j] = Σ_k a[m][k] · b[k][j] for m < tile rows, j < block, with
@@ -114,6 +157,20 @@ void gemm_u8s8_4x16c4_split_avx2(int k4, const std::int8_t* a, const std::int8_t
 void gemm_u8s8_8x32c4_avx512vnni(int k4, const std::int8_t* a, std::size_t a_stride,
                                  const std::uint8_t* b, std::int32_t* c, std::size_t c_stride);
 #endif
+#ifdef MPDET_CPU_ARM
+// NEON GEMMs compute c[m][j] = Σ_k a[m][k] · (b[k][j] − 128) (see kernel_activation_offset).
+// ARMv8.0, any weights (int16 pairs of products widened by SADALP).
+void gemm_u8s8_4x8c4_neon(int k4, const std::int8_t* a, std::size_t a_stride, const std::uint8_t* b,
+                          std::int32_t* c, std::size_t c_stride);
+// ARMv8.0, weights of at most 4 bits: `chunk` k4 steps accumulate in int16 lanes before
+// widening; requires 2·chunk·128·max|w| <= 32767.
+void gemm_u8s8_4x8c4_acc16_neon(int k4, const std::int8_t* a, std::size_t a_stride,
+                                const std::uint8_t* b, std::int32_t* c, std::size_t c_stride,
+                                int chunk);
+// ARMv8.2 dot product (SDOT).
+void gemm_u8s8_4x16c4_neondot(int k4, const std::int8_t* a, std::size_t a_stride,
+                              const std::uint8_t* b, std::int32_t* c, std::size_t c_stride);
+#endif
 
 // Depthwise rows: acc[ox] = Σ_{ky,kx} w[ky·k+kx] · plane[(oy·stride+ky)·pitch + ox·stride + kx]
 // for ox < width; `chunk` int16 products may be summed before widening. The plane must allow
@@ -126,6 +183,31 @@ void dwconv_row_u8s8_16x_avx2(const std::uint8_t* plane, int pitch, int oy, int 
 void dwconv_row_u8s8_32x_avx512(const std::uint8_t* plane, int pitch, int oy, int stride,
                                 int kernel, const std::int8_t* w, int chunk, int width,
                                 std::int32_t* acc);
+// Whole depthwise output channel `oc` with its epilogue fused (no head codes): w holds, per
+// virtual channel and kernel row, ceil(kernel/4) dwords of four taps (zero past the kernel).
+// Needs AVX-512 VBMI, at most 4 points, kernel <= 8 and 15·stride + 4·ceil(kernel/4) <= 64; the
+// plane must allow 64-byte reads from any tap.
+bool avx512vbmi_supported();
+// The zero-point-padded copy of an h×w plane: (h + 2·pad) rows of w + 2·pad bytes, then the
+// rest of `bytes` filled with the zero point too. Needs AVX-512 BW.
+void pad_plane_avx512(const std::uint8_t* src, int h, int w, int pad, int zero_point,
+                      std::uint8_t* dst, std::size_t bytes);
+// Dense convolution (groups 1) with at most 4 input channels and kernel <= 4, output rows
+// [oy0, oy1) of every output channel, epilogue fused (no head codes): `planes` holds the
+// zero-point-padded input channels plane_stride bytes apart; w: [V][in][kernel] dwords of the
+// taps (ky, 0..3) (zero past the kernel). Needs 15·stride + 4 <= 64 and at most 4 points.
+void conv_direct_u8s8_16x_avx512vbmi(const std::uint8_t* planes, std::size_t plane_stride,
+                                     int channels, int pitch, int stride, int kernel,
+                                     const std::int32_t* w, const PackedConv::Epilogue& e, int oy0,
+                                     int oy1, int out_h, int out_w, std::uint8_t* out);
+void dwconv_u8s8_16x_avx512vbmi(const std::uint8_t* plane, int pitch, int stride, int kernel,
+                                const std::int32_t* w, const PackedConv::Epilogue& e, int oc,
+                                int out_h, int out_w, std::uint8_t* out);
+#endif
+#ifdef MPDET_CPU_ARM
+// Σ w·(plane − 128) (see kernel_activation_offset), every stride (vectors for 1 and 2).
+void dwconv_row_u8s8_16x_neon(const std::uint8_t* plane, int pitch, int oy, int stride, int kernel,
+                              const std::int8_t* w, int chunk, int width, std::int32_t* acc);
 #endif
 
 }  // namespace mpdet::cpu

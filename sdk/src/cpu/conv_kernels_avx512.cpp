@@ -11,7 +11,13 @@
 #endif
 #include <immintrin.h>
 
+#include <algorithm>
 #include <climits>
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <new>
+#include <vector>
 
 #define MPDET_AVX512 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")))
 
@@ -96,11 +102,13 @@ MPDET_AVX512 void floor_div10_avx512(const std::int64_t* t, std::int64_t* q) {
   _mm512_storeu_si512(q, floor_div10(_mm512_loadu_si512(t)));
 }
 
-// The integer epilogue eight pixels at a time in int64 lanes: vpmuldq multiplies the exact
-// int32 accumulator by M_v (|M_v| < 2^31) into an exact int64.
-MPDET_AVX512 void epilogue_avx512(const PackedConv::Epilogue& e, int oc, const std::int32_t* acc,
-                                  std::size_t acc_stride, int n, std::uint8_t* out,
-                                  std::int32_t* head) {
+namespace {
+
+// The head epilogue (network outputs, which also need the exact activated t): eight pixels at a
+// time in int64 lanes; vpmuldq multiplies the exact int32 accumulator by M_v (|M_v| < 2^31).
+MPDET_AVX512 void epilogue_head_avx512(const PackedConv::Epilogue& e, int oc,
+                                       const std::int32_t* acc, std::size_t acc_stride, int n,
+                                       std::uint8_t* out, std::int32_t* head) {
   const int v0 = e.first_virtual[oc], nv = e.first_virtual[oc + 1] - v0;
   const __m512i bias = _mm512_set1_epi64(e.bias[oc]);
   const __m512i zero = _mm512_setzero_si512();
@@ -127,22 +135,440 @@ MPDET_AVX512 void epilogue_avx512(const PackedConv::Epilogue& e, int oc, const s
     __m512i q = s > 0 ? _mm512_srav_epi64(_mm512_add_epi64(t, half), shift) : t;
     q = _mm512_min_epi64(_mm512_max_epi64(_mm512_add_epi64(q, zy), zero), u8max);
     _mm512_mask_cvtepi64_storeu_epi8(out + i, mask, q);
-    if (head) {
-      __m512i h;
-      if (s > ops::kHeadFractionBits)
-        h = _mm512_srav_epi64(
-            _mm512_add_epi64(
-                t, _mm512_set1_epi64(std::int64_t{1} << (s - ops::kHeadFractionBits - 1))),
-            _mm512_set1_epi64(s - ops::kHeadFractionBits));
-      else if (s == ops::kHeadFractionBits)
-        h = t;
-      else
-        h = _mm512_sllv_epi64(t, _mm512_set1_epi64(ops::kHeadFractionBits - s));
-      h = _mm512_min_epi64(_mm512_max_epi64(h, _mm512_set1_epi64(INT32_MIN)),
-                           _mm512_set1_epi64(INT32_MAX));
-      _mm512_mask_cvtepi64_storeu_epi32(head + i, mask, h);
+    __m512i h;
+    if (s > ops::kHeadFractionBits)
+      h = _mm512_srav_epi64(
+          _mm512_add_epi64(t,
+                           _mm512_set1_epi64(std::int64_t{1} << (s - ops::kHeadFractionBits - 1))),
+          _mm512_set1_epi64(s - ops::kHeadFractionBits));
+    else if (s == ops::kHeadFractionBits)
+      h = t;
+    else
+      h = _mm512_sllv_epi64(t, _mm512_set1_epi64(ops::kHeadFractionBits - s));
+    h = _mm512_min_epi64(_mm512_max_epi64(h, _mm512_set1_epi64(INT32_MIN)),
+                         _mm512_set1_epi64(INT32_MAX));
+    _mm512_mask_cvtepi64_storeu_epi32(head + i, mask, h);
+  }
+}
+
+}  // namespace
+
+// The uint8 epilogue sixteen pixels at a time, with no division and one shift (see
+// ops/integer_arithmetic.h for the contract). With h = 2^(S−1) (0 for S = 0) and
+// H = h + z_y·2^S, adding multiples of 2^S commutes with the arithmetic shift, so
+//   t >= 0:  z_y + round_shift(t, S)            = (t + H) >> S
+//   t <  0:  z_y + round_shift(floor(t/10), S)  = floor(((t + 10·H) >> S) / 10)
+// (floor(floor(x/a)/b) = floor(x/(ab)) for positive integers a, b). x = t + H is clamped before
+// the shift to the range where the code is not yet saturated, so the shifted value v is small and
+// floor(v/10) = (v·6554 + 1024) >> 16 is exact for v in [−2560, 2564] (checked exhaustively by
+// the tests). Even and odd pixels run in the int64 lanes of two registers (vpmuldq reads the low
+// dword of each lane) and are interleaved back into sixteen dwords by one vpermt2d.
+namespace {
+
+constexpr int kMaxCachedPoints = 4;
+
+// The odd dwords moved into the low halves of the qwords (where vpmuldq reads), by a shuffle on
+// port 5 rather than a shift competing with the multiplies for port 0.
+MPDET_AVX512 inline __m512i odd_low(__m512i a) {
+  return _mm512_shuffle_epi32(a, static_cast<_MM_PERM_ENUM>(0xF5));
+}
+
+struct Epilogue16 {
+  __m512i bias, big_h, big_h9, lo, hi, c6554, c1024, interleave;
+  __m512i multipliers[kMaxCachedPoints], zero_sums[kMaxCachedPoints];
+  __m128i count;
+  bool leaky, relu;
+  int nv;
+  // High-dword mode (shift S' = S + d >= 33 after scaling t by 2^d): every step after the
+  // products runs on sixteen dwords, see finish_high().
+  bool high = false;
+  __m512i odd_dwords, neg_limit, neg_offset, zy, bias_folded;
+  __m128i count_high;
+
+  MPDET_AVX512 Epilogue16(const PackedConv::Epilogue& e, int oc) {
+    const int v0 = e.first_virtual[oc];
+    nv = e.first_virtual[oc + 1] - v0;
+    const int s = e.shift;
+    const std::int64_t h = s > 0 ? std::int64_t{1} << (s - 1) : 0;
+    const std::int64_t bh = h + (std::int64_t{e.out_zero_point} << s);
+    leaky = e.activation == ops::Activation::Leaky;
+    relu = e.activation == ops::Activation::Relu;
+    std::int64_t low = 0;
+    if (leaky) low = -(std::int64_t{2560} << s);
+    if (relu) low = std::int64_t{e.out_zero_point} << s;
+    const std::int64_t high_clamp = (std::int64_t{leaky ? 2565 : 256} << s) - 1;
+    c6554 = _mm512_set1_epi64(6554);
+    c1024 = _mm512_set1_epi64(1024);
+    interleave = _mm512_setr_epi32(0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30);
+    // Scale by 2^d when |t|·2^d and every |M|·2^d stay far from the lane limits.
+    int d = s >= 33 ? 0 : 33 - s;
+    bool scalable = s >= 1 && d <= 30 && nv <= kMaxCachedPoints &&
+                    (d == 0 || (e.t_bound >= 0 && std::ldexp(e.t_bound, d) < 0x1p61));
+    for (int j = 0; j < nv && scalable; ++j)
+      scalable = std::abs(e.multipliers[v0 + j]) < (std::int64_t{1} << (31 - d));
+    high = scalable;
+    if (!high) d = 0;
+    for (int j = 0; j < nv && j < kMaxCachedPoints; ++j) {
+      multipliers[j] = _mm512_set1_epi64(e.multipliers[v0 + j] * (std::int64_t{1} << d));
+      zero_sums[j] = _mm512_set1_epi32(e.zero_sums[v0 + j]);
+    }
+    bias = _mm512_set1_epi64((e.bias[oc] + bh) * (std::int64_t{1} << d));
+    big_h = _mm512_set1_epi64(bh);
+    big_h9 = _mm512_set1_epi64(9 * bh);
+    lo = _mm512_set1_epi64(low);
+    hi = _mm512_set1_epi64(high_clamp);
+    count = _mm_cvtsi32_si128(s);
+    const int zp = e.out_zero_point;
+    odd_dwords = _mm512_setr_epi32(1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31);
+    count_high = _mm_cvtsi32_si128(s + d - 32);
+    const int k = high ? s + d - 33 : 0;
+    neg_limit = _mm512_set1_epi32((1 + 2 * zp) << k);
+    neg_offset = _mm512_set1_epi32((9 + 18 * zp) << k);
+    // High mode: z_x·Σ w folded into the bias (modulo 2^64; the raw sums Σ w·x never wrap int32,
+    // |Σ w·x| <= 255·Σ|w| like the exact accumulator, so x is unchanged).
+    std::uint64_t folded = static_cast<std::uint64_t>((e.bias[oc] + bh) * (std::int64_t{1} << d));
+    for (int j = 0; j < nv && high; ++j)
+      folded -= static_cast<std::uint64_t>(std::int64_t{e.zero_sums[v0 + j]} *
+                                           (e.multipliers[v0 + j] * (std::int64_t{1} << d)));
+    bias_folded = _mm512_set1_epi64(static_cast<std::int64_t>(folded));
+    zy = _mm512_set1_epi32(relu ? zp : 0);
+  }
+
+  // High-dword mode: x = (t + H)·2^d in int64 (exact, |x| < 2^62), S' = S + d >= 33 and
+  // H·2^d = 2^(S'−1)·(1 + 2·z_y). y = x >> 32 (the odd dwords) fits in int32; with
+  // p = floor(x / 2^(S'−1)) = y >> k, k = S' − 33, and nested floors:
+  //   t < 0  <=>  p < 1 + 2·z_y  <=>  y < (1 + 2·z_y)·2^k,
+  //   t >= 0: code = p >> 1 = y >> (S' − 32),
+  //   t < 0 (leaky): v = floor((t + 10·H) / 2^S) = (p + 9 + 18·z_y) >> 1
+  //                    = (y + (9 + 18·z_y)·2^k) >> (S' − 32),  code = floor(v / 10).
+  MPDET_AVX512 inline __m128i finish_high(__m512i even, __m512i odd) const {
+    const __m512i y = _mm512_permutex2var_epi32(even, odd_dwords, odd);
+    __m512i q = _mm512_sra_epi32(y, count_high);
+    if (leaky) {
+      // Negative t: v <= 10·z_y + 4 < 2^16, and v < 0 gives code 0 as v = 0 does, so v is
+      // clamped at 0 and floor(v / 10) = (v·6554) >> 16 (exact on [0, 2564]) is one vpmulhuw on
+      // the low words (the high words are 0). Every code is then >= 0.
+      const __mmask16 neg = _mm512_cmplt_epi32_mask(y, neg_limit);
+      const __m512i v = _mm512_max_epi32(
+          _mm512_sra_epi32(_mm512_add_epi32(y, neg_offset), count_high), _mm512_setzero_si512());
+      q = _mm512_mask_mov_epi32(q, neg, _mm512_mulhi_epu16(v, _mm512_set1_epi32(6554)));
+    } else {
+      q = _mm512_max_epi32(q, zy);  // relu: code >= z_y; linear: >= 0
+    }
+    return _mm512_cvtusepi32_epi8(q);
+  }
+  // even/odd: bias + Σ acc·M so far; returns sixteen codes.
+  MPDET_AVX512 inline __m128i finish(__m512i even, __m512i odd) const {
+    if (high) return finish_high(even, odd);
+    __mmask8 neg_even = 0, neg_odd = 0;
+    if (leaky) {
+      neg_even = _mm512_cmplt_epi64_mask(even, big_h);
+      neg_odd = _mm512_cmplt_epi64_mask(odd, big_h);
+      even = _mm512_mask_add_epi64(even, neg_even, even, big_h9);
+      odd = _mm512_mask_add_epi64(odd, neg_odd, odd, big_h9);
+    }
+    even = _mm512_sra_epi64(_mm512_min_epi64(_mm512_max_epi64(even, lo), hi), count);
+    odd = _mm512_sra_epi64(_mm512_min_epi64(_mm512_max_epi64(odd, lo), hi), count);
+    if (leaky) {
+      even = _mm512_mask_srai_epi64(even, neg_even,
+                                    _mm512_add_epi64(_mm512_mul_epi32(even, c6554), c1024), 16);
+      odd = _mm512_mask_srai_epi64(odd, neg_odd,
+                                   _mm512_add_epi64(_mm512_mul_epi32(odd, c6554), c1024), 16);
+    }
+    __m512i q = _mm512_permutex2var_epi32(even, interleave, odd);
+    if (leaky) q = _mm512_max_epi32(q, _mm512_setzero_si512());
+    return _mm512_cvtusepi32_epi8(q);
+  }
+
+  // Sixteen codes from the raw accumulators of the channel's NV (at most four) virtual channels.
+  template <int NV>
+  MPDET_AVX512 inline __m128i codes(const __m512i* raw) const {
+    if (high) {
+      __m512i even = bias_folded, odd = bias_folded;
+      for (int j = 0; j < NV; ++j) {
+        even = _mm512_add_epi64(even, _mm512_mul_epi32(raw[j], multipliers[j]));
+        odd = _mm512_add_epi64(odd, _mm512_mul_epi32(odd_low(raw[j]), multipliers[j]));
+      }
+      return finish_high(even, odd);
+    }
+    __m512i even = bias, odd = bias;
+    for (int j = 0; j < NV; ++j) {
+      // Raw Σ w·x minus z_x·Σ w, modulo 2^32: the contract's exact int32 accumulator.
+      const __m512i a = _mm512_sub_epi32(raw[j], zero_sums[j]);
+      even = _mm512_add_epi64(even, _mm512_mul_epi32(a, multipliers[j]));
+      odd = _mm512_add_epi64(odd, _mm512_mul_epi32(odd_low(a), multipliers[j]));
+    }
+    return finish(even, odd);
+  }
+};
+
+}  // namespace
+
+namespace {
+
+template <int NV>
+MPDET_AVX512 inline void epilogue_rows(const Epilogue16& epi, const std::int32_t* acc,
+                                       std::size_t acc_stride, int n, std::uint8_t* out) {
+  int i = 0;
+  for (; i + 16 <= n; i += 16) {
+    __m512i raw[NV];
+    for (int j = 0; j < NV; ++j) raw[j] = _mm512_loadu_si512(acc + j * acc_stride + i);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i), epi.codes<NV>(raw));
+  }
+  if (i < n) {
+    const auto mask = static_cast<__mmask16>((1u << (n - i)) - 1);
+    __m512i raw[NV];
+    for (int j = 0; j < NV; ++j) raw[j] = _mm512_maskz_loadu_epi32(mask, acc + j * acc_stride + i);
+    _mm_mask_storeu_epi8(out + i, mask, epi.codes<NV>(raw));
+  }
+}
+
+}  // namespace
+
+MPDET_AVX512 void epilogue_avx512(const PackedConv::Epilogue& e, int oc, const std::int32_t* acc,
+                                  std::size_t acc_stride, int n, std::uint8_t* out,
+                                  std::int32_t* head) {
+  if (head) return epilogue_head_avx512(e, oc, acc, acc_stride, n, out, head);
+  const Epilogue16 epi(e, oc);
+  switch (epi.nv) {
+    case 1:
+      return epilogue_rows<1>(epi, acc, acc_stride, n, out);
+    case 2:
+      return epilogue_rows<2>(epi, acc, acc_stride, n, out);
+    case 3:
+      return epilogue_rows<3>(epi, acc, acc_stride, n, out);
+    case 4:
+      return epilogue_rows<4>(epi, acc, acc_stride, n, out);
+    default:
+      break;
+  }
+  const int v0 = e.first_virtual[oc];
+  for (int i = 0; i < n; i += 16) {
+    const __mmask16 mask = n - i >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << (n - i)) - 1);
+    __m512i even = epi.bias, odd = epi.bias;
+    for (int j = 0; j < epi.nv; ++j) {
+      const __m512i m = _mm512_set1_epi64(e.multipliers[v0 + j]);
+      const __m512i a = _mm512_sub_epi32(_mm512_maskz_loadu_epi32(mask, acc + j * acc_stride + i),
+                                         _mm512_set1_epi32(e.zero_sums[v0 + j]));
+      even = _mm512_add_epi64(even, _mm512_mul_epi32(a, m));
+      odd = _mm512_add_epi64(odd, _mm512_mul_epi32(odd_low(a), m));
+    }
+    _mm_mask_storeu_epi8(out + i, mask, epi.finish(even, odd));
+  }
+}
+
+// Depthwise convolution of one output channel, fused with its epilogue: for sixteen outputs of a
+// row, vpermb gathers each output's four consecutive taps of an input row (bytes ox·stride + 4g
+// .. + 3) into one dword and vpdpbusd multiplies them by the packed weights (ky, 4g..4g+3)
+// exactly into int32, so every virtual channel of the output costs ceil(k/4) vpdpbusd per row
+// and shares the gathered bytes. `plane`: the zero-point-padded input channel (pitch bytes per
+// row, 64 readable bytes past any tap), `w`: [nv][kernel][ceil(kernel/4)] dwords.
+namespace {
+
+#define MPDET_AVX512_VBMI \
+  __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,avx512vbmi")))
+
+// Sixteen outputs of one row at `src` (the first tap of output ox).
+template <int NV, int K>
+MPDET_AVX512_VBMI inline __m128i dw_block(const std::uint8_t* src, std::size_t pitch,
+                                          const __m512i* gather,
+                                          const __m512i (*weights)[K][(K + 3) / 4],
+                                          const Epilogue16& epi) {
+  constexpr int kGroups = (K + 3) / 4;
+  __m512i acc[NV];
+  for (int j = 0; j < NV; ++j) acc[j] = _mm512_setzero_si512();
+  for (int ky = 0; ky < K; ++ky) {
+    const __m512i x = _mm512_loadu_si512(src + ky * pitch);
+    for (int g = 0; g < kGroups; ++g) {
+      const __m512i xg = _mm512_permutexvar_epi8(gather[g], x);
+      for (int j = 0; j < NV; ++j) acc[j] = _mm512_dpbusd_epi32(acc[j], xg, weights[j][ky][g]);
     }
   }
+  return epi.codes<NV>(acc);
+}
+
+template <int NV, int K>
+MPDET_AVX512_VBMI void dwconv_channel(const std::uint8_t* plane, int pitch, int stride,
+                                      const std::int32_t* w, const Epilogue16& epi, int out_h,
+                                      int out_w, std::uint8_t* out) {
+  constexpr int kGroups = (K + 3) / 4;
+  __m512i gather[kGroups];
+  for (int g = 0; g < kGroups; ++g) {
+    alignas(64) std::uint8_t idx[64];
+    for (int i = 0; i < 16; ++i)
+      for (int b = 0; b < 4; ++b)
+        idx[4 * i + b] = static_cast<std::uint8_t>(i * stride + 4 * g + b);
+    gather[g] = _mm512_load_si512(idx);
+  }
+  __m512i weights[NV][K][kGroups];
+  for (int j = 0; j < NV; ++j)
+    for (int ky = 0; ky < K; ++ky)
+      for (int g = 0; g < kGroups; ++g)
+        weights[j][ky][g] = _mm512_set1_epi32(w[(j * K + ky) * kGroups + g]);
+  const std::size_t row_step = static_cast<std::size_t>(stride) * pitch;
+  const int full = out_w & ~15;
+  for (int oy = 0; oy < out_h; ++oy) {
+    std::uint8_t* dst = out + static_cast<std::size_t>(oy) * out_w;
+    const std::uint8_t* top = plane + oy * row_step;
+    int ox = 0;
+    for (; ox < full; ox += 16)
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + ox),
+                       dw_block<NV, K>(top + ox * stride, pitch, gather, weights, epi));
+    if (ox < out_w)
+      _mm_mask_storeu_epi8(dst + ox, static_cast<__mmask16>((1u << (out_w - ox)) - 1),
+                           dw_block<NV, K>(top + ox * stride, pitch, gather, weights, epi));
+  }
+}
+
+// Any kernel <= 8 and point count <= 4, loops not unrolled.
+MPDET_AVX512_VBMI void dwconv_channel_generic(const std::uint8_t* plane, int pitch, int stride,
+                                              int kernel, const std::int32_t* w,
+                                              const Epilogue16& epi, int out_h, int out_w,
+                                              std::uint8_t* out) {
+  const int nv = epi.nv, groups = (kernel + 3) / 4;
+  __m512i gather[2];
+  for (int g = 0; g < groups; ++g) {
+    alignas(64) std::uint8_t idx[64];
+    for (int i = 0; i < 16; ++i)
+      for (int b = 0; b < 4; ++b)
+        idx[4 * i + b] = static_cast<std::uint8_t>(i * stride + 4 * g + b);
+    gather[g] = _mm512_load_si512(idx);
+  }
+  for (int oy = 0; oy < out_h; ++oy) {
+    for (int ox = 0; ox < out_w; ox += 16) {
+      __m512i acc[kMaxCachedPoints];
+      for (int j = 0; j < nv; ++j) acc[j] = _mm512_setzero_si512();
+      const std::uint8_t* src = plane + static_cast<std::size_t>(oy) * stride * pitch +
+                                static_cast<std::size_t>(ox) * stride;
+      for (int ky = 0; ky < kernel; ++ky, src += pitch) {
+        const __m512i x = _mm512_loadu_si512(src);
+        for (int g = 0; g < groups; ++g) {
+          const __m512i xg = _mm512_permutexvar_epi8(gather[g], x);
+          for (int j = 0; j < nv; ++j)
+            acc[j] = _mm512_dpbusd_epi32(acc[j], xg,
+                                         _mm512_set1_epi32(w[(j * kernel + ky) * groups + g]));
+        }
+      }
+      __m512i even = epi.bias, odd = epi.bias;
+      for (int j = 0; j < nv; ++j) {
+        const __m512i a = _mm512_sub_epi32(acc[j], epi.zero_sums[j]);
+        even = _mm512_add_epi64(even, _mm512_mul_epi32(a, epi.multipliers[j]));
+        odd = _mm512_add_epi64(odd, _mm512_mul_epi32(odd_low(a), epi.multipliers[j]));
+      }
+      const __mmask16 mask =
+          out_w - ox >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << (out_w - ox)) - 1);
+      _mm_mask_storeu_epi8(out + static_cast<std::size_t>(oy) * out_w + ox, mask,
+                           epi.finish(even, odd));
+    }
+  }
+}
+
+}  // namespace
+
+namespace {
+
+// Dense K×K convolution with few input channels, output rows [oy0, oy1): the gathered tap
+// vectors of all input channels are shared by every output channel.
+template <int K>
+MPDET_AVX512_VBMI void conv_direct_rows(const std::uint8_t* planes, std::size_t plane_stride,
+                                        int channels, int pitch, int stride, const std::int32_t* w,
+                                        const PackedConv::Epilogue& e, int oy0, int oy1, int out_h,
+                                        int out_w, std::uint8_t* out) {
+  constexpr int kMaxVectors = 4 * K;
+  const int out_channels = static_cast<int>(e.first_virtual.size()) - 1;
+  // Over-aligned elements: placed by hand into a 64-byte aligned part of a byte buffer.
+  std::vector<unsigned char> storage(sizeof(Epilogue16) * out_channels + 64);
+  auto* epis = reinterpret_cast<Epilogue16*>(
+      (reinterpret_cast<std::uintptr_t>(storage.data()) + 63) & ~std::uintptr_t{63});
+  for (int oc = 0; oc < out_channels; ++oc) new (epis + oc) Epilogue16(e, oc);
+  alignas(64) std::uint8_t idx[64];
+  for (int i = 0; i < 16; ++i)
+    for (int b = 0; b < 4; ++b) idx[4 * i + b] = static_cast<std::uint8_t>(i * stride + b);
+  const __m512i gather = _mm512_load_si512(idx);
+  const int vectors = channels * K;
+  const std::size_t out_plane = static_cast<std::size_t>(out_h) * out_w;
+  for (int oy = oy0; oy < oy1; ++oy) {
+    for (int ox = 0; ox < out_w; ox += 16) {
+      __m512i x[kMaxVectors];
+      for (int c = 0; c < channels; ++c)
+        for (int ky = 0; ky < K; ++ky)
+          x[c * K + ky] = _mm512_permutexvar_epi8(
+              gather, _mm512_loadu_si512(planes + c * plane_stride +
+                                         static_cast<std::size_t>(oy * stride + ky) * pitch +
+                                         static_cast<std::size_t>(ox) * stride));
+      const __mmask16 mask =
+          out_w - ox >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << (out_w - ox)) - 1);
+      std::uint8_t* dst = out + static_cast<std::size_t>(oy) * out_w + ox;
+      for (int oc = 0; oc < out_channels; ++oc) {
+        const Epilogue16& epi = epis[oc];
+        const std::int32_t* wv = w + static_cast<std::size_t>(e.first_virtual[oc]) * vectors;
+        __m512i acc[kMaxCachedPoints];
+        for (int j = 0; j < epi.nv; ++j) {
+          acc[j] = _mm512_setzero_si512();
+          for (int i = 0; i < vectors; ++i)
+            acc[j] = _mm512_dpbusd_epi32(acc[j], x[i], _mm512_set1_epi32(wv[j * vectors + i]));
+        }
+        __m128i q;
+        switch (epi.nv) {
+          case 1:
+            q = epi.codes<1>(acc);
+            break;
+          case 2:
+            q = epi.codes<2>(acc);
+            break;
+          case 3:
+            q = epi.codes<3>(acc);
+            break;
+          default:
+            q = epi.codes<4>(acc);
+            break;
+        }
+        _mm_mask_storeu_epi8(dst + oc * out_plane, mask, q);
+      }
+    }
+  }
+}
+
+}  // namespace
+
+MPDET_AVX512_VBMI void conv_direct_u8s8_16x_avx512vbmi(
+    const std::uint8_t* planes, std::size_t plane_stride, int channels, int pitch, int stride,
+    int kernel, const std::int32_t* w, const PackedConv::Epilogue& e, int oy0, int oy1, int out_h,
+    int out_w, std::uint8_t* out) {
+  switch (kernel) {
+    case 1:
+      return conv_direct_rows<1>(planes, plane_stride, channels, pitch, stride, w, e, oy0, oy1,
+                                 out_h, out_w, out);
+    case 2:
+      return conv_direct_rows<2>(planes, plane_stride, channels, pitch, stride, w, e, oy0, oy1,
+                                 out_h, out_w, out);
+    case 3:
+      return conv_direct_rows<3>(planes, plane_stride, channels, pitch, stride, w, e, oy0, oy1,
+                                 out_h, out_w, out);
+    default:
+      return conv_direct_rows<4>(planes, plane_stride, channels, pitch, stride, w, e, oy0, oy1,
+                                 out_h, out_w, out);
+  }
+}
+
+MPDET_AVX512_VBMI void dwconv_u8s8_16x_avx512vbmi(const std::uint8_t* plane, int pitch, int stride,
+                                                  int kernel, const std::int32_t* w,
+                                                  const PackedConv::Epilogue& e, int oc, int out_h,
+                                                  int out_w, std::uint8_t* out) {
+  const Epilogue16 epi(e, oc);
+#define MPDET_DW_CASE(NV, K)       \
+  if (epi.nv == NV && kernel == K) \
+    return dwconv_channel<NV, K>(plane, pitch, stride, w, epi, out_h, out_w, out);
+  MPDET_DW_CASE(1, 3)
+  MPDET_DW_CASE(2, 3)
+  MPDET_DW_CASE(3, 3)
+  MPDET_DW_CASE(4, 3)
+  MPDET_DW_CASE(1, 5)
+  MPDET_DW_CASE(2, 5)
+  MPDET_DW_CASE(3, 5)
+  MPDET_DW_CASE(4, 5)
+#undef MPDET_DW_CASE
+  dwconv_channel_generic(plane, pitch, stride, kernel, w, epi, out_h, out_w, out);
 }
 
 namespace {
@@ -193,6 +619,60 @@ MPDET_AVX512 void requantize_u8_avx512(const std::uint8_t* in, int in_zero, std:
     const __m512i t = _mm512_mul_epi32(load_centered(in + i, mask, in_zero), m);
     _mm512_mask_cvtepi64_storeu_epi8(
         out + i, mask, activate_shift_clamp(t, ops::Activation::Linear, shift, out_zero));
+  }
+}
+
+// Plain 64-byte stores only, in increasing address order: each row starts with a zero-point
+// store over its left pad, copies its input in whole vectors and ends with a zero-point store
+// over its right pad; the bytes every store spills past those are rewritten by the stores after
+// it (the slack covers the last row's). Only vectors that would read past the input plane are
+// read with a mask, and only the end of the buffer is written with one.
+MPDET_AVX512 void pad_plane_avx512(const std::uint8_t* src, int h, int w, int pad, int zero_point,
+                                   std::uint8_t* dst, std::size_t bytes) {
+  const __m512i zp = _mm512_set1_epi8(static_cast<char>(zero_point));
+  const std::size_t pitch = static_cast<std::size_t>(w) + 2 * pad;
+  const std::size_t top = static_cast<std::size_t>(pad) * pitch;
+  for (std::size_t i = 0; i < top; i += 64) _mm512_storeu_si512(dst + i, zp);
+  for (int y = 0; y < h; ++y) {
+    std::uint8_t* row = dst + top + static_cast<std::size_t>(y) * pitch;
+    const std::uint8_t* in = src + static_cast<std::size_t>(y) * w;
+    if (pad > 0) _mm512_storeu_si512(row, zp);
+    const std::size_t left = static_cast<std::size_t>(h - y) * w;  // input bytes from `in` on
+    for (int x = 0; x < w; x += 64) {
+      __m512i v;
+      if (left - x >= 64) {
+        v = _mm512_loadu_si512(in + x);
+      } else {
+        const __mmask64 m = w - x >= 64 ? ~__mmask64{0} : ~__mmask64{0} >> (64 - (w - x));
+        v = _mm512_maskz_loadu_epi8(m, in + x);
+      }
+      _mm512_storeu_si512(row + pad + x, v);
+    }
+    if (pad > 0) _mm512_storeu_si512(row + pad + w, zp);
+  }
+  for (std::size_t i = top + static_cast<std::size_t>(h) * pitch; i < bytes; i += 64) {
+    const std::size_t n = bytes - i;
+    _mm512_mask_storeu_epi8(dst + i, n >= 64 ? ~__mmask64{0} : ~__mmask64{0} >> (64 - n), zp);
+  }
+}
+
+// ops::quantize_input sixteen values at a time: the same float operations in the same order
+// (an explicitly rounded multiply, then add, never fused), clamp, floor, zero point, saturation.
+MPDET_AVX512 void quantize_input_avx512(const float* in, std::size_t n, float inv_scale,
+                                        int zero_point, std::uint8_t* out) {
+  constexpr int kNearest = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
+  const __m512 inv = _mm512_set1_ps(inv_scale), half = _mm512_set1_ps(0.5f);
+  const __m512 lo = _mm512_set1_ps(-1024.0f), hi = _mm512_set1_ps(1024.0f);
+  const __m512i zp = _mm512_set1_epi32(zero_point), zero = _mm512_setzero_si512();
+  for (std::size_t i = 0; i < n; i += 16) {
+    const __mmask16 mask = n - i >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << (n - i)) - 1);
+    const __m512 x = _mm512_maskz_loadu_ps(mask, in + i);
+    __m512 scaled = _mm512_add_round_ps(_mm512_mul_round_ps(x, inv, kNearest), half, kNearest);
+    scaled = _mm512_min_ps(_mm512_max_ps(scaled, lo), hi);
+    const __m512i q = _mm512_add_epi32(
+        _mm512_cvtps_epi32(_mm512_roundscale_ps(scaled, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC)),
+        zp);
+    _mm_mask_storeu_epi8(out + i, mask, _mm512_cvtusepi32_epi8(_mm512_max_epi32(q, zero)));
   }
 }
 

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <climits>
+#include <cstring>
 
 #include "cpu/cpu_backend_isa.h"
 #include "mpdet/error.h"
@@ -17,6 +18,25 @@ namespace {
 
 using model::LayerKind;
 namespace iref = ops::integer_reference;
+
+// iref::upsample_nearest without a division per code: each input row is widened once and the
+// widened row copied to the other factor − 1 output rows.
+void upsample_nearest(const std::uint8_t* input, const ops::Shape& in, int factor,
+                      std::uint8_t* output) {
+  const std::size_t out_w = static_cast<std::size_t>(in.width) * factor;
+  for (int c = 0; c < in.channels; ++c)
+    for (int y = 0; y < in.height; ++y) {
+      const std::uint8_t* src = input + (static_cast<std::size_t>(c) * in.height + y) * in.width;
+      std::uint8_t* dst = output + (static_cast<std::size_t>(c) * in.height + y) * factor * out_w;
+      if (factor == 2) {
+        for (int x = 0; x < in.width; ++x) dst[2 * x] = dst[2 * x + 1] = src[x];
+      } else {
+        for (int x = 0; x < in.width; ++x)
+          for (int f = 0; f < factor; ++f) dst[static_cast<std::size_t>(x) * factor + f] = src[x];
+      }
+      for (int f = 1; f < factor; ++f) std::memcpy(dst + f * out_w, dst, out_w);
+    }
+}
 
 class CpuBackend final : public runtime::Backend {
  public:
@@ -52,17 +72,18 @@ class CpuBackend final : public runtime::Backend {
   runtime::MemoryPlan plan_;
   std::vector<std::vector<std::uint8_t>> buffers_;
   std::vector<ops::Requantization> requant_;  // add, concat
-  std::vector<bool> vector_elementwise_;      // add, concat with AVX-512 (multipliers < 2^31)
+  std::vector<bool> vector_elementwise_;  // add, concat with AVX-512 or NEON (multipliers < 2^31)
   std::vector<std::unique_ptr<PackedConv>> convs_;
   std::vector<std::vector<float>> outputs_;
   std::vector<std::vector<std::int32_t>> head_codes_;  // non-empty for output convolutions
   bool profiling_ = false;
   std::vector<runtime::LayerTiming> timings_;
+  Isa isa_;
   ThreadPool pool_;
 };
 
 CpuBackend::CpuBackend(const model::Model& model, int threads, Isa isa)
-    : model_(model), plan_(runtime::plan_memory(model)), pool_(threads) {
+    : model_(model), plan_(runtime::plan_memory(model)), isa_(isa), pool_(threads) {
   if (!model.quantized) throw Error("the cpu backend needs a quantized model");
   if (!isa_supported(isa)) throw Error(std::string("this CPU lacks ") + to_string(isa));
   for (std::size_t elements : plan_.buffer_floats) buffers_.emplace_back(elements);
@@ -85,7 +106,7 @@ CpuBackend::CpuBackend(const model::Model& model, int threads, Isa isa)
     } else if (l.kind == LayerKind::Add || l.kind == LayerKind::Concat) {
       requant_[i] = ops::elementwise_requantization(inputs, l.output_quant);
       vector_elementwise_[i] =
-          isa == Isa::Avx512Vnni &&
+          (isa == Isa::Avx512Vnni || isa == Isa::NeonV8 || isa == Isa::NeonDotprod) &&
           std::all_of(requant_[i].multipliers.begin(), requant_[i].multipliers.end(),
                       [](std::int64_t m) { return m > INT32_MIN && m < INT32_MAX; });
     }
@@ -103,8 +124,14 @@ void CpuBackend::run(std::span<const float> input) {
     throw Error("input tensor has " + std::to_string(input.size()) + " values, the model needs " +
                 std::to_string(model_.input_shape().elements()));
   std::uint8_t* first = buffers_[plan_.buffer_of_layer[0]].data();
+  const ops::QuantParams in_q = model_.layers[0].output_quant;
   split(input.size(), [&](std::size_t b, std::size_t e) {
-    iref::quantize_input(input.data() + b, e - b, model_.layers[0].output_quant, first + b);
+#ifdef MPDET_CPU_X86
+    if (isa_ == Isa::Avx512Vnni)
+      return quantize_input_avx512(input.data() + b, e - b, static_cast<float>(1.0 / in_q.scale),
+                                   in_q.zero_point, first + b);
+#endif
+    iref::quantize_input(input.data() + b, e - b, in_q, first + b);
   });
   runtime::run_layers(
       static_cast<int>(model_.layers.size()), profiling_, timings_, [&](int i) { run_layer(i); },
@@ -148,8 +175,8 @@ void CpuBackend::run_layer(int index) {
       const std::size_t in_plane = static_cast<std::size_t>(is.height) * is.width;
       const std::size_t factor2 = static_cast<std::size_t>(l.upsample_factor) * l.upsample_factor;
       split(is.channels, [&](std::size_t b, std::size_t e) {
-        iref::upsample_nearest(in(0) + b * in_plane, {static_cast<int>(e - b), is.height, is.width},
-                               l.upsample_factor, out + b * in_plane * factor2);
+        upsample_nearest(in(0) + b * in_plane, {static_cast<int>(e - b), is.height, is.width},
+                         l.upsample_factor, out + b * in_plane * factor2);
       });
       break;
     }
@@ -164,6 +191,11 @@ void CpuBackend::run_layer(int index) {
             return requantize_u8_avx512(src + b, in_layer(k).output_quant.zero_point,
                                         requant_[index].multipliers[k], e - b,
                                         requant_[index].shift, l.output_quant.zero_point, dst + b);
+#elif defined(MPDET_CPU_ARM)
+          if (vector_elementwise_[index])
+            return requantize_u8_neon(src + b, in_layer(k).output_quant.zero_point,
+                                      requant_[index].multipliers[k], e - b, requant_[index].shift,
+                                      l.output_quant.zero_point, dst + b);
 #endif
           iref::requantize(src + b, in_layer(k).output_quant, e - b, requant_[index], k, dst + b,
                            l.output_quant);
@@ -177,6 +209,12 @@ void CpuBackend::run_layer(int index) {
 #ifdef MPDET_CPU_X86
         if (vector_elementwise_[index])
           return add_u8_avx512(
+              in(0) + b, in_layer(0).output_quant.zero_point, requant_[index].multipliers[0],
+              in(1) + b, in_layer(1).output_quant.zero_point, requant_[index].multipliers[1], e - b,
+              requant_[index].shift, l.activation, l.output_quant.zero_point, out + b);
+#elif defined(MPDET_CPU_ARM)
+        if (vector_elementwise_[index])
+          return add_u8_neon(
               in(0) + b, in_layer(0).output_quant.zero_point, requant_[index].multipliers[0],
               in(1) + b, in_layer(1).output_quant.zero_point, requant_[index].multipliers[1], e - b,
               requant_[index].shift, l.activation, l.output_quant.zero_point, out + b);
