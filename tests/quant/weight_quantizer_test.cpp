@@ -342,8 +342,9 @@ TEST(QuantizeMultipoint, RejectsInvalidArguments) {
   EXPECT_THROW(reconstruct({Point{1.0f, {1, 2}}}, 3), mpdet::Error);
 }
 
-TEST(BestPoint, FastOnAChannel) {
-  // ~1M weights × 4 points must quantize in seconds: a 500-weight channel well under a millisecond.
+TEST(BestPoint, LongChannelsEveryBitWidth) {
+  // A 500-weight channel at every bit-width; the time per channel is recorded as a property for
+  // the record, not asserted (speed belongs in benchmarks, and CI also runs this under qemu).
   std::mt19937 rng(12);
   std::normal_distribution<float> normal(0, 1);
   std::vector<float> w(500);
@@ -356,7 +357,6 @@ TEST(BestPoint, FastOnAChannel) {
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
     RecordProperty("best_point_500_us_bits" + std::to_string(bits),
                    std::to_string(ms * 1000 / kRepeats));
-    EXPECT_LT(ms / kRepeats, 5.0) << "bits " << bits;  // generous: also holds in debug builds
   }
 }
 
