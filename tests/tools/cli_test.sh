@@ -61,6 +61,18 @@ assert 1.2 < r["points_per_weight"] <= 1.25 + 1e-9 and r["model_bytes"] > 0, r
 assert all({"points", "output_sqnr_db", "seconds"} <= set(l) for l in r["layers"]), r["layers"][:1]
 print("quantize report ok")
 PY
+# Calibration cache: written once, then read back (same model file), and refused when corrupt or stale.
+check "quantize writing a calibration cache" "$MPDET" quantize "$WORK/m.mpdet" --method naive --wbits 8 \
+  --limit 3 --threads 2 --calib-cache "$WORK/c.calib" -o "$WORK/q8a.mpdet"
+check "quantize reading the calibration cache" "$MPDET" quantize "$WORK/m.mpdet" --method naive --wbits 8 \
+  --limit 3 --calib-cache "$WORK/c.calib" -o "$WORK/q8b.mpdet"
+grep -q "read from the cache" "$WORK/out.txt" || { echo "FAIL: cache not used"; failures=$((failures + 1)); }
+cmp -s "$WORK/q8a.mpdet" "$WORK/q8b.mpdet" || { echo "FAIL: cached quantization differs"; failures=$((failures + 1)); }
+check_error "stale calibration cache" "other calibration images" "$MPDET" quantize "$WORK/m.mpdet" --method naive \
+  --wbits 8 --limit 2 --calib-cache "$WORK/c.calib" -o "$WORK/q8c.mpdet"
+printf 'garbage' | dd of="$WORK/c.calib" bs=1 seek=100 conv=notrunc status=none
+check_error "corrupt calibration cache" "checksum" "$MPDET" quantize "$WORK/m.mpdet" --method naive --wbits 8 \
+  --limit 3 --calib-cache "$WORK/c.calib" -o "$WORK/q8c.mpdet"
 check "info on a quantized model" "$MPDET" info "$WORK/q.mpdet" --brief
 grep -q "points per weight" "$WORK/out.txt" || { echo "FAIL: info lacks the points summary"; failures=$((failures + 1)); }
 check "eval on a quantized model (ref)" "$MPDET" eval "$WORK/q.mpdet" --set dev --limit 10 --backend ref \

@@ -68,10 +68,10 @@ double quantile_from_above(const Histogram& h, double rank) {
   return h.lo();
 }
 
-Range percentile_range(const Histogram& h) {
+Range percentile_range(const Histogram& h, double tail_fraction = kTailFraction) {
   const std::uint64_t total = total_count(h);
   if (total == 0) return including_zero(h.lo(), h.hi());
-  const double rank = kTailFraction * static_cast<double>(total);
+  const double rank = tail_fraction * static_cast<double>(total);
   const double lo = quantile_from_below(h, rank);
   const double hi = std::max(lo, quantile_from_above(h, rank));
   return including_zero(lo, hi);
@@ -175,6 +175,19 @@ void Histogram::add(const float* values, std::size_t n) {
   }
 }
 
+void Histogram::merge(const Histogram& other) {
+  if (other.lo_ != lo_ || other.hi_ != hi_ || other.counts_.size() != counts_.size())
+    throw Error("cannot merge histograms with different ranges or bins");
+  for (std::size_t i = 0; i < counts_.size(); ++i) counts_[i] += other.counts_[i];
+}
+
+void Histogram::set_counts(std::vector<std::uint64_t> counts) {
+  if (counts.size() != counts_.size())
+    throw Error("histogram has " + std::to_string(counts_.size()) + " bins, got " +
+                std::to_string(counts.size()) + " counts");
+  counts_ = std::move(counts);
+}
+
 double Histogram::bin_centre(int i) const {
   if (i < 0 || i >= static_cast<int>(counts_.size()))
     throw Error("histogram bin " + std::to_string(i) + " out of range");
@@ -188,12 +201,12 @@ RangeMethod parse_range_method(const std::string& name) {
   throw Error("unknown activation range method '" + name + "' (minmax, percentile or mse)");
 }
 
-Range choose_range(const Histogram& histogram, RangeMethod method) {
+Range choose_range(const Histogram& histogram, RangeMethod method, double tail_fraction) {
   switch (method) {
     case RangeMethod::MinMax:
       return observed_range(histogram);
     case RangeMethod::Percentile:
-      return percentile_range(histogram);
+      return percentile_range(histogram, tail_fraction);
     case RangeMethod::Mse:
       return mse_range(histogram);
   }

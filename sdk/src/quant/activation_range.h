@@ -12,6 +12,10 @@ class Histogram {
  public:
   Histogram(float lo, float hi, int bins = 2048);
   void add(const float* values, std::size_t n);  // values outside [lo, hi] go to the end bins
+  // Adds another histogram's counts; it must have the same range and bins.
+  void merge(const Histogram& other);
+  // Replaces the counts (e.g. read back from a calibration cache); the bin count must match.
+  void set_counts(std::vector<std::uint64_t> counts);
   float lo() const { return lo_; }
   float hi() const { return hi_; }
   const std::vector<std::uint64_t>& counts() const { return counts_; }
@@ -33,7 +37,8 @@ struct Range {
 // minimises the expected squared error of uint8 quantization over the histogram (clipping error of
 // values outside plus rounding error Δ²/12 of values inside, Δ = (hi - lo) / 255), searched over
 // shrinking lo and hi independently.
-Range choose_range(const Histogram& histogram, RangeMethod method);
+// `tail_fraction`: the fraction clipped at each end by Percentile (default 0.01%).
+Range choose_range(const Histogram& histogram, RangeMethod method, double tail_fraction = 1e-4);
 
 // Expected squared quantization error of the histogram's values for a given range (used by Mse).
 double quantization_mse(const Histogram& histogram, Range range);

@@ -1,9 +1,13 @@
 #include "quant/calibration.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <limits>
+#include <memory>
+#include <mutex>
 #include <random>
+#include <thread>
 
 #include "mpdet/error.h"
 #include "runtime/reference_backend.h"
@@ -52,6 +56,34 @@ void accumulate_gram(const model::Model& m, const model::Layer& layer, std::span
   gram.samples += samples;
 }
 
+// Runs `work(thread, image)` for every image over `threads` threads (image order per thread is
+// increasing); the first exception stops the others and is rethrown.
+void for_each_image(std::size_t count, int threads,
+                    const std::function<void(int, std::size_t)>& work) {
+  std::atomic<std::size_t> next{0};
+  std::atomic<bool> failed{false};
+  std::exception_ptr error;
+  std::mutex error_mutex;
+  auto worker = [&](int t) {
+    try {
+      while (!failed) {
+        const std::size_t i = next++;
+        if (i >= count) break;
+        work(t, i);
+      }
+    } catch (...) {
+      std::lock_guard lock(error_mutex);
+      if (!error) error = std::current_exception();
+      failed = true;
+    }
+  };
+  std::vector<std::thread> pool;
+  for (int t = 1; t < threads; ++t) pool.emplace_back(worker, t);
+  worker(0);
+  for (std::thread& th : pool) th.join();
+  if (error) std::rethrow_exception(error);
+}
+
 }  // namespace
 
 CalibrationData calibrate(const model::Model& m, std::size_t input_count,
@@ -59,7 +91,9 @@ CalibrationData calibrate(const model::Model& m, std::size_t input_count,
                           const CalibrationOptions& options) {
   if (m.quantized) throw Error("calibration needs the float model");
   if (input_count == 0) throw Error("calibration needs at least one image");
+  if (options.threads < 1) throw Error("calibration needs at least one thread");
   const std::size_t n_layers = m.layers.size();
+  const int threads = static_cast<int>(std::min<std::size_t>(options.threads, input_count));
   CalibrationData data;
   data.images = input_count;
   data.min.assign(n_layers, std::numeric_limits<float>::infinity());
@@ -79,34 +113,95 @@ CalibrationData calibrate(const model::Model& m, std::size_t input_count,
     g.sums.assign(static_cast<std::size_t>(g.groups) * g.taps, 0.0);
   }
 
-  runtime::ReferenceBackend backend(m);
-  std::vector<float> input(m.input_shape().elements());
-  // Pass 1: ranges.
-  backend.set_layer_observer([&](int layer, std::span<const float> values) {
-    auto [lo, hi] = std::minmax_element(values.begin(), values.end());
-    data.min[layer] = std::min(data.min[layer], *lo);
-    data.max[layer] = std::max(data.max[layer], *hi);
-  });
-  for (std::size_t i = 0; i < input_count; ++i) {
-    load_input(i, input);
-    backend.run(input);
-    if (options.progress) options.progress("ranges", i + 1, input_count);
+  // Per-thread state: a backend, an input tensor and partial statistics, merged at the end.
+  struct Worker {
+    std::unique_ptr<runtime::ReferenceBackend> backend;
+    std::vector<float> input;
+    std::vector<float> min, max;
+    std::vector<std::vector<float>> channel_max;
+    std::vector<std::optional<Histogram>> histograms;
+    std::vector<ConvGram> grams;
+    std::mt19937 rng;
+  };
+  std::vector<Worker> workers(threads);
+  for (Worker& w : workers) {
+    w.backend = std::make_unique<runtime::ReferenceBackend>(m);
+    w.input.resize(m.input_shape().elements());
+    w.min = data.min;
+    w.max = data.max;
+    w.channel_max.resize(n_layers);
+    for (std::size_t l = 0; l < n_layers; ++l)
+      w.channel_max[l].assign(static_cast<std::size_t>(m.layers[l].output.channels), 0.0f);
   }
+  std::mutex progress_mutex;
+  std::size_t done = 0;
+  auto report = [&](const char* stage) {
+    if (!options.progress) return;
+    std::lock_guard lock(progress_mutex);
+    options.progress(stage, ++done, input_count);
+  };
+
+  // Pass 1: ranges.
+  for (Worker& w : workers)
+    w.backend->set_layer_observer([&w](int layer, std::span<const float> values) {
+      auto [lo, hi] = std::minmax_element(values.begin(), values.end());
+      w.min[layer] = std::min(w.min[layer], *lo);
+      w.max[layer] = std::max(w.max[layer], *hi);
+      std::vector<float>& cmax = w.channel_max[layer];
+      const std::size_t plane = values.size() / cmax.size();
+      for (std::size_t c = 0; c < cmax.size(); ++c)
+        for (std::size_t k = c * plane; k < (c + 1) * plane; ++k)
+          cmax[c] = std::max(cmax[c], std::abs(values[k]));
+    });
+  for_each_image(input_count, threads, [&](int t, std::size_t i) {
+    load_input(i, workers[t].input);
+    workers[t].backend->run(workers[t].input);
+    report("ranges");
+  });
+  data.channel_max = workers[0].channel_max;
+  for (const Worker& w : workers)
+    for (std::size_t l = 0; l < n_layers; ++l) {
+      data.min[l] = std::min(data.min[l], w.min[l]);
+      data.max[l] = std::max(data.max[l], w.max[l]);
+      for (std::size_t c = 0; c < w.channel_max[l].size(); ++c)
+        data.channel_max[l][c] = std::max(data.channel_max[l][c], w.channel_max[l][c]);
+    }
+  if (options.ranges_only) return data;
   for (std::size_t l = 0; l < n_layers; ++l)
     data.histograms[l].emplace(std::min(data.min[l], 0.0f),
                                std::max({data.max[l], 0.0f, std::min(data.min[l], 0.0f) + 1e-6f}));
 
-  // Pass 2: histograms and Gram matrices.
-  std::mt19937 rng(options.seed);
-  backend.set_layer_observer([&](int layer, std::span<const float> values) {
-    data.histograms[layer]->add(values.data(), values.size());
-    for (int conv : convs_reading[layer])
-      accumulate_gram(m, m.layers[conv], values, options.patches_per_image, rng, data.grams[conv]);
+  // Pass 2: histograms and Gram matrices. The patch positions of image i come from a generator
+  // seeded with (seed, i).
+  for (Worker& w : workers) {
+    w.histograms = data.histograms;
+    w.grams = data.grams;
+    w.backend->set_layer_observer([&w, &m, &convs_reading, &options](
+                                      int layer, std::span<const float> values) {
+      w.histograms[layer]->add(values.data(), values.size());
+      for (int conv : convs_reading[layer])
+        accumulate_gram(m, m.layers[conv], values, options.patches_per_image, w.rng, w.grams[conv]);
+    });
+  }
+  done = 0;
+  for_each_image(input_count, threads, [&](int t, std::size_t i) {
+    Worker& w = workers[t];
+    std::seed_seq seq{options.seed, static_cast<unsigned>(i), static_cast<unsigned>(i >> 32)};
+    w.rng.seed(seq);
+    load_input(i, w.input);
+    w.backend->run(w.input);
+    report("statistics");
   });
-  for (std::size_t i = 0; i < input_count; ++i) {
-    load_input(i, input);
-    backend.run(input);
-    if (options.progress) options.progress("statistics", i + 1, input_count);
+  for (Worker& w : workers) {
+    for (std::size_t l = 0; l < n_layers; ++l) {
+      data.histograms[l]->merge(*w.histograms[l]);
+      ConvGram& g = data.grams[l];
+      const ConvGram& wg = w.grams[l];
+      for (std::size_t k = 0; k < g.values.size(); ++k) g.values[k] += wg.values[k];
+      for (std::size_t k = 0; k < g.sums.size(); ++k) g.sums[k] += wg.sums[k];
+      g.samples += wg.samples;
+    }
+    w = Worker{};  // release the thread's copies early
   }
   for (ConvGram& g : data.grams)
     for (int grp = 0; grp < g.groups; ++grp) {

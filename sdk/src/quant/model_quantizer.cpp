@@ -29,7 +29,7 @@ struct ConvCandidates {
 };
 
 ConvCandidates build_candidates(const model::Model& m, int index, const ConvGram& gram, int bits,
-                                int max_points, WeightMethod method) {
+                                int max_points, WeightMethod method, WeightRounding rounding) {
   const model::Layer& l = m.layers[index];
   const std::vector<float>& w = m.tensors[l.weight_tensor].data;
   ConvCandidates c;
@@ -38,13 +38,21 @@ ConvCandidates build_candidates(const model::Model& m, int index, const ConvGram
   c.taps = gram.taps;
   c.cost_per_point = static_cast<double>(l.output.height) * l.output.width * gram.taps;
   const int out_per_group = l.conv.out_channels / l.conv.groups;
+  const bool feedback = method == WeightMethod::Multipoint &&
+                        rounding == WeightRounding::Feedback && gram.samples > 0;
+  std::vector<OutputMetric> metrics;
+  if (feedback)
+    for (int g = 0; g < l.conv.groups; ++g)
+      metrics.emplace_back(gram.group(g), static_cast<std::size_t>(c.taps));
   for (int oc = 0; oc < l.conv.out_channels; ++oc) {
     const std::span<const float> channel(w.data() + static_cast<std::size_t>(oc) * c.taps, c.taps);
     const std::span<const double> g =
         gram.samples > 0 ? gram.group(oc / out_per_group) : std::span<const double>();
-    std::vector<Point> pts = method == WeightMethod::Naive
-                                 ? std::vector<Point>{quantize_naive(channel, bits)}
-                                 : quantize_multipoint(channel, bits, max_points);
+    std::vector<Point> pts =
+        method == WeightMethod::Naive ? std::vector<Point>{quantize_naive(channel, bits)}
+        : feedback
+            ? quantize_multipoint_output(channel, bits, max_points, metrics[oc / out_per_group])
+            : quantize_multipoint(channel, bits, max_points);
     std::vector<double> errors;
     std::vector<float> residual(channel.begin(), channel.end());
     for (const Point& p : pts) {
@@ -66,6 +74,12 @@ WeightMethod parse_weight_method(const std::string& name) {
   throw Error("unknown quantization method '" + name + "' (naive or multipoint)");
 }
 
+WeightRounding parse_weight_rounding(const std::string& name) {
+  if (name == "nearest") return WeightRounding::Nearest;
+  if (name == "feedback") return WeightRounding::Feedback;
+  throw Error("unknown weight rounding '" + name + "' (nearest or feedback)");
+}
+
 model::Model quantize_model(const model::Model& float_model, const CalibrationData& calibration,
                             const QuantizeOptions& options, QuantizeReport* report) {
   const auto start = std::chrono::steady_clock::now();
@@ -78,6 +92,8 @@ model::Model quantize_model(const model::Model& float_model, const CalibrationDa
     throw Error("max points must be between 1 and 16");
   if (options.method == WeightMethod::Multipoint && !(options.budget >= 1.0))
     throw Error("the multipoint budget is an average number of points per weight: at least 1");
+  if (!(options.percentile >= 0 && options.percentile < 50))
+    throw Error("the activation percentile must be in [0, 50) percent");
   if (calibration.grams.size() != m.layers.size())
     throw Error("calibration data belongs to another model");
 
@@ -97,7 +113,8 @@ model::Model quantize_model(const model::Model& float_model, const CalibrationDa
       l.output_quant = q.layers[l.inputs[0]].output_quant;
       continue;
     }
-    const Range r = choose_range(*calibration.histograms[i], options.activation_range);
+    const Range r = choose_range(*calibration.histograms[i], options.activation_range,
+                                 options.percentile / 100.0);
     l.output_quant = ops::quant_params_for_range(r.lo, r.hi);
   }
 
@@ -116,7 +133,7 @@ model::Model quantize_model(const model::Model& float_model, const CalibrationDa
         options.method == WeightMethod::Multipoint && !keep_8bit ? options.max_points : 1;
     const auto layer_start = std::chrono::steady_clock::now();
     convs.push_back(build_candidates(m, static_cast<int>(i), calibration.grams[i], bits, max_points,
-                                     options.method));
+                                     options.method, options.rounding));
     if (report)
       report->layers.push_back({static_cast<int>(i),
                                 m.layers[i].name,
@@ -216,15 +233,19 @@ model::Model quantize_model(const model::Model& float_model, const CalibrationDa
     q.tensors.push_back(std::move(tensors[2 * ci + 1]));
     l.weight_quant.scales = static_cast<int>(q.tensors.size()) - 1;
   }
-  char method[160];
-  std::snprintf(method, sizeof method,
-                "%s w%d%s a8 (%s ranges), %.4f points/weight, %zu calibration images",
-                options.method == WeightMethod::Multipoint ? "multipoint" : "naive",
-                options.weight_bits, options.first_last_8bit ? " (first/heads w8)" : "",
-                options.activation_range == RangeMethod::Mse          ? "mse"
-                : options.activation_range == RangeMethod::Percentile ? "percentile"
-                                                                      : "minmax",
-                executed / one_point_cost, calibration.images);
+  char method[200];
+  std::snprintf(
+      method, sizeof method,
+      "%s%s w%d%s a8 (%s ranges), %.4f points/weight, %zu calibration images",
+      options.method == WeightMethod::Multipoint ? "multipoint" : "naive",
+      options.method == WeightMethod::Multipoint && options.rounding == WeightRounding::Feedback
+          ? " (feedback rounding)"
+          : "",
+      options.weight_bits, options.first_last_8bit ? " (first/heads w8)" : "",
+      options.activation_range == RangeMethod::Mse          ? "mse"
+      : options.activation_range == RangeMethod::Percentile ? "percentile"
+                                                            : "minmax",
+      executed / one_point_cost, calibration.images);
   q.quantization_method = std::string(method) + (options.bias_correction ? ", bias-corrected" : "");
   model::validate(q);
   if (report) {

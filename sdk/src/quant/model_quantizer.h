@@ -14,12 +14,19 @@ namespace mpdet::quant {
 enum class WeightMethod { Naive, Multipoint };
 WeightMethod parse_weight_method(const std::string& name);  // "naive" | "multipoint"
 
+// How multipoint rounds each point: to nearest (minimises the weight error), or with error
+// feedback on the calibration Gram matrix (minimises the output error; OutputMetric).
+enum class WeightRounding { Nearest, Feedback };
+WeightRounding parse_weight_rounding(const std::string& name);  // "nearest" | "feedback"
+
 struct QuantizeOptions {
   WeightMethod method = WeightMethod::Multipoint;
   int weight_bits = 4;
   double budget = 1.25;  // multipoint: average points per weight, weighted by MACs
   int max_points = 4;    // multipoint: most points one channel may get
   RangeMethod activation_range = RangeMethod::Percentile;  // measured best on VOC dev
+  double percentile = 0.01;  // Percentile: % of values clipped at each end
+  WeightRounding rounding = WeightRounding::Feedback;  // multipoint only
   // Layers kept at 8-bit weights (one point): the first convolution and the detection heads.
   bool first_last_8bit = true;
   // Adds E[x]ᵀ(w − ŵ) to each bias, so weight rounding does not shift the output mean.

@@ -277,6 +277,172 @@ double output_error(std::span<const float> error, std::span<const double> gram) 
   return sum;
 }
 
+OutputMetric::OutputMetric(std::span<const double> gram, std::size_t n, double damping)
+    : n_(n), gram_(gram) {
+  if (gram.size() != n * n)
+    throw Error("Gram matrix has " + std::to_string(gram.size()) + " entries, expected " +
+                std::to_string(n) + "²");
+  if (!(damping > 0)) throw Error("the output metric needs a positive damping");
+  double trace = 0;
+  for (std::size_t i = 0; i < n; ++i) trace += gram[i * n + i];
+  if (!(trace > 0) || !std::isfinite(trace)) return;  // no information: plain rounding
+  const double lambda = damping * trace / static_cast<double>(n);
+  // H = G + λI = L Lᵀ (lower Cholesky, in place).
+  std::vector<double> L(gram.begin(), gram.end());
+  for (std::size_t i = 0; i < n; ++i) L[i * n + i] += lambda;
+  auto cholesky = [n](std::vector<double>& A) {  // lower, in place; false if not positive
+    for (std::size_t j = 0; j < n; ++j) {
+      double d = A[j * n + j];
+      for (std::size_t k = 0; k < j; ++k) d -= A[j * n + k] * A[j * n + k];
+      if (!(d > 0)) return false;
+      d = std::sqrt(d);
+      A[j * n + j] = d;
+      for (std::size_t i = j + 1; i < n; ++i) {
+        double v = A[i * n + j];
+        for (std::size_t k = 0; k < j; ++k) v -= A[i * n + k] * A[j * n + k];
+        A[i * n + j] = v / d;
+      }
+      for (std::size_t k = j + 1; k < n; ++k) A[j * n + k] = 0;
+    }
+    return true;
+  };
+  if (!cholesky(L)) return;
+  // L⁻¹ (lower), column by column by forward substitution.
+  std::vector<double> Li(n * n, 0.0);
+  for (std::size_t c = 0; c < n; ++c) {
+    Li[c * n + c] = 1.0 / L[c * n + c];
+    for (std::size_t i = c + 1; i < n; ++i) {
+      double v = 0;
+      for (std::size_t k = c; k < i; ++k) v -= L[i * n + k] * Li[k * n + c];
+      Li[i * n + c] = v / L[i * n + i];
+    }
+  }
+  // H⁻¹ = L⁻ᵀ L⁻¹, then H⁻¹ = M Mᵀ (lower) and U = Mᵀ.
+  std::vector<double> Hi(n * n, 0.0);
+  for (std::size_t i = 0; i < n; ++i)
+    for (std::size_t j = 0; j <= i; ++j) {
+      double v = 0;
+      for (std::size_t k = i; k < n; ++k) v += Li[k * n + i] * Li[k * n + j];
+      Hi[i * n + j] = Hi[j * n + i] = v;
+    }
+  if (!cholesky(Hi)) return;
+  feedback_.assign(n * n, 0.0);
+  for (std::size_t i = 0; i < n; ++i)
+    for (std::size_t j = i; j < n; ++j) feedback_[i * n + j] = Hi[j * n + i];
+}
+
+void OutputMetric::round(std::span<const float> r, float scale, int qmax,
+                         std::vector<std::int8_t>& q) const {
+  if (r.size() != n_) throw Error("output metric: residual has the wrong length");
+  q.resize(n_);
+  if (feedback_.empty() || !(scale > 0)) {
+    if (scale > 0) {
+      round_to_grid(r, scale, qmax, q);
+    } else {
+      std::fill(q.begin(), q.end(), std::int8_t{0});
+    }
+    return;
+  }
+  std::vector<double> w(r.begin(), r.end());
+  const double limit = qmax;
+  for (std::size_t j = 0; j < n_; ++j) {
+    const double code = std::clamp(std::round(w[j] / scale), -limit, limit);
+    q[j] = static_cast<std::int8_t>(code);
+    const double* u = feedback_.data() + j * n_;
+    const double err = (w[j] - double(scale) * code) / u[j];
+    for (std::size_t k = j + 1; k < n_; ++k) w[k] -= err * u[k];
+  }
+}
+
+namespace {
+
+// The float residual r - a·q (as quantize_multipoint forms it) and its output error.
+double metric_error(std::span<const float> r, float scale, const std::vector<std::int8_t>& q,
+                    const OutputMetric& metric, std::vector<float>& residual) {
+  residual.resize(r.size());
+  for (std::size_t i = 0; i < r.size(); ++i) residual[i] = residual_after(r[i], scale, q[i]);
+  return metric.error(residual);
+}
+
+// argmin_a (r - a·q)ᵀ G (r - a·q) = qᵀGr / qᵀGq (0 when qᵀGq is not positive).
+double metric_scale(std::span<const float> r, const std::vector<std::int8_t>& q,
+                    std::span<const double> G) {
+  const std::size_t n = r.size();
+  double qgr = 0, qgq = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (q[i] == 0) continue;
+    const double* row = G.data() + i * n;
+    double gr = 0, gq = 0;
+    for (std::size_t j = 0; j < n; ++j) {
+      gr += row[j] * r[j];
+      gq += row[j] * q[j];
+    }
+    qgr += q[i] * gr;
+    qgq += q[i] * gq;
+  }
+  return qgq > 0 ? qgr / qgq : 0;
+}
+
+}  // namespace
+
+Point best_point_output(std::span<const float> r, int bits, const OutputMetric& metric) {
+  if (r.size() != metric.size()) throw Error("output metric: residual has the wrong length");
+  const int qmax = weight_qmax(bits);
+  const Point nearest = best_point(r, bits);
+  Point best = nearest;
+  if (best.scale == 0) return best;
+  std::vector<float> residual;
+  double best_error = metric_error(r, best.scale, best.q, metric, residual);
+  const double zero_error = metric.error(r);
+  if (zero_error < best_error) {  // the zero point beats it (possible only under G)
+    best = Point{0, std::vector<std::int8_t>(r.size(), 0)};
+    best_error = zero_error;
+  }
+  auto consider = [&](float scale, const std::vector<std::int8_t>& q) {
+    if (!(scale > 0) || !std::isfinite(scale)) return HUGE_VAL;
+    const double e = metric_error(r, scale, q, metric, residual);
+    if (e < best_error) {
+      best_error = e;
+      best.scale = scale;
+      best.q = q;
+    }
+    return e;
+  };
+  // Nearest rounding at the best scale under G.
+  std::vector<std::int8_t> q = nearest.q;
+  consider(static_cast<float>(metric_scale(r, q, metric.gram())), q);
+  // Error-feedback rounding, alternating with the scale refit.
+  float scale = nearest.scale;
+  double previous = HUGE_VAL;
+  for (int iteration = 0; iteration < 4 && scale > 0; ++iteration) {
+    metric.round(r, scale, qmax, q);
+    consider(scale, q);
+    const float refit = static_cast<float>(metric_scale(r, q, metric.gram()));
+    const double e = consider(refit, q);
+    if (!(e < previous)) break;
+    previous = e;
+    scale = refit;
+  }
+  return best;
+}
+
+std::vector<Point> quantize_multipoint_output(std::span<const float> w, int bits, int points,
+                                              const OutputMetric& metric) {
+  check_bits(bits);
+  if (points < 1)
+    throw Error("a channel needs at least one point (got " + std::to_string(points) + ")");
+  std::vector<float> residual(w.begin(), w.end());
+  std::vector<Point> result;
+  result.reserve(points);
+  for (int k = 0; k < points; ++k) {
+    Point p = best_point_output(residual, bits, metric);
+    for (std::size_t i = 0; i < residual.size(); ++i)
+      residual[i] = residual_after(residual[i], p.scale, p.q[i]);
+    result.push_back(std::move(p));
+  }
+  return result;
+}
+
 std::vector<int> allocate_points(const std::vector<ChannelCandidate>& candidates,
                                  double budget_cost) {
   if (!(budget_cost >= 0)) throw Error("the point budget must be a non-negative cost");

@@ -39,6 +39,39 @@ std::vector<float> reconstruct(const std::vector<Point>& points, std::size_t len
 // length, row-major; when empty, the plain weight error ||e||² is returned.
 double output_error(std::span<const float> error, std::span<const double> gram);
 
+// The output-error metric of one convolution group, for output-aware rounding. Rounding each
+// weight to nearest minimises ||e||², not the output error eᵀ G e; sequential rounding with error
+// feedback (optimal-brain-quantization style) rounds one weight at a time and spreads its rounding
+// error over the weights not yet rounded, along the directions G says the output is least
+// sensitive to. The feedback uses the upper Cholesky factor U of (G + λI)⁻¹, λ = `damping` · mean
+// diagonal of G (keeps it invertible when inputs are dead or collinear).
+class OutputMetric {
+ public:
+  // `gram` is n x n, row-major, symmetric (Σ x xᵀ). An all-zero Gram matrix gives plain rounding.
+  OutputMetric(std::span<const double> gram, std::size_t n, double damping = 0.01);
+  std::size_t size() const { return n_; }
+  std::span<const double> gram() const { return gram_; }
+  // eᵀ G e (undamped): the same value as output_error(e, gram()).
+  double error(std::span<const float> e) const { return output_error(e, gram_); }
+  // q = codes for r at a fixed scale, rounded in order 0..n-1 with error feedback.
+  void round(std::span<const float> r, float scale, int qmax, std::vector<std::int8_t>& q) const;
+
+ private:
+  std::size_t n_;
+  std::span<const double> gram_;
+  std::vector<double> feedback_;  // U, row-major upper triangle; empty: plain rounding
+};
+
+// best_point under the output metric: starts from best_point(r) (nearest rounding, the scale that
+// minimises ||r - a·q||²), then alternates error-feedback rounding and the scale that minimises
+// (r - a·q)ᵀ G (r - a·q) for that q, and keeps the candidate with the lowest output error. The
+// result's output error is never above best_point's, nor above ||r||²_G (the zero point).
+Point best_point_output(std::span<const float> r, int bits, const OutputMetric& metric);
+
+// Greedy construction as quantize_multipoint, each point from best_point_output.
+std::vector<Point> quantize_multipoint_output(std::span<const float> w, int bits, int points,
+                                              const OutputMetric& metric);
+
 // Adaptive allocation of points under a budget.
 struct ChannelCandidate {
   int layer = 0;
