@@ -5,7 +5,7 @@
 # 2 threads: `mpdet bench --backend cpu` next to OpenCV dnn's float network on the same input,
 # interleaved in the same run. Prints a markdown table of medians and the ratio to OpenCV, and
 # leaves every bench JSON in out/bench/. Models are converted and quantized into out/ when missing
-# (calibration on the VOC2007 `calib` set runs once per model).
+# (calibration on the VOC2007 `calib` set runs once per model and is cached in out/NAME.calib).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs="${1:-30}"
@@ -33,7 +33,8 @@ for entry in "${models[@]}"; do
     tag="${variant%%:*}"
     # shellcheck disable=SC2086  # the flags are meant to split
     [ -f "out/$name-$tag.mpdet" ] || "$mpdet" quantize "out/$name.mpdet" ${variant#*:} \
-      -o "out/$name-$tag.mpdet" --report "out/q-$name-$tag.json" >&2
+      --threads 2 --calib-cache "out/$name.calib" -o "out/$name-$tag.mpdet" \
+      --report "out/q-$name-$tag.json" >&2
     for threads in 1 2; do
       json="out/bench/$name-$tag-t$threads.json"
       "$mpdet" bench "out/$name-$tag.mpdet" --backend cpu --threads "$threads" --runs "$runs" \
