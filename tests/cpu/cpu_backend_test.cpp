@@ -11,34 +11,13 @@
 #include "quant/calibration.h"
 #include "quant/model_quantizer.h"
 #include "runtime/integer_reference_backend.h"
-#include "unit/tiny_darknet.h"
+#include "tiny_quantized.h"
 
 namespace {
 
 using namespace mpdet;
-
-model::Model tiny_float_model() {
-  return import::import_darknet_from_memory(test::kTinyCfg, test::tiny_weights(), {"cat", "dog"},
-                                            "tiny");
-}
-
-void random_input(std::size_t i, std::vector<float>& tensor) {
-  std::mt19937 rng(static_cast<unsigned>(100 + i));
-  std::uniform_real_distribution<float> dist(0, 1);
-  for (float& v : tensor) v = dist(rng);
-}
-
-model::Model quantize_tiny(quant::WeightMethod method, int bits, double budget,
-                           bool first_last_8bit) {
-  const model::Model m = tiny_float_model();
-  const quant::CalibrationData data = quant::calibrate(m, 6, random_input, {});
-  quant::QuantizeOptions options;
-  options.method = method;
-  options.weight_bits = bits;
-  options.budget = budget;
-  options.first_last_8bit = first_last_8bit;
-  return quant::quantize_model(m, data, options);
-}
+using test::quantize_tiny;
+using test::tiny_float_model;
 
 void expect_same_outputs(const model::Model& m) {
   runtime::IntegerReferenceBackend reference(m);
@@ -50,7 +29,7 @@ void expect_same_outputs(const model::Model& m) {
   backends.push_back(cpu::create_cpu_backend(m, 2));
   std::vector<float> input(m.input_shape().elements());
   for (std::size_t image = 0; image < 3; ++image) {
-    random_input(1000 + image, input);
+    test::tiny_calibration_input(1000 + image, input);
     reference.run(input);
     for (auto& backend : backends) {
       EXPECT_EQ(backend->name(), "cpu");

@@ -12,27 +12,17 @@
 #include "quant/calibration.h"
 #include "quant/calibration_cache.h"
 #include "quant/model_quantizer.h"
-#include "unit/tiny_darknet.h"
+#include "tiny_quantized.h"
 
 namespace {
 
 using namespace mpdet;
-
-model::Model tiny_float_model() {
-  return import::import_darknet_from_memory(test::kTinyCfg, test::tiny_weights(), {"cat", "dog"},
-                                            "tiny");
-}
-
-void random_input(std::size_t i, std::vector<float>& tensor) {
-  std::mt19937 rng(static_cast<unsigned>(100 + i));
-  std::uniform_real_distribution<float> dist(0, 1);
-  for (float& v : tensor) v = dist(rng);
-}
+using test::tiny_float_model;
 
 quant::CalibrationData calibrate_tiny(const model::Model& m, int threads, std::size_t images = 7) {
   quant::CalibrationOptions options;
   options.threads = threads;
-  return quant::calibrate(m, images, random_input, options);
+  return quant::calibrate(m, images, test::tiny_calibration_input, options);
 }
 
 std::filesystem::path temp_file(const std::string& name) {
@@ -102,13 +92,13 @@ TEST(Calibration, ErrorsInsideAThreadReachTheCaller) {
         m, 6,
         [](std::size_t i, std::vector<float>& t) {
           if (i == 4) throw Error("cannot read image 4");
-          random_input(i, t);
+          test::tiny_calibration_input(i, t);
         },
         options);
   });
   EXPECT_NE(message.find("image 4"), std::string::npos) << message;
   options.threads = 0;
-  EXPECT_THROW(quant::calibrate(m, 6, random_input, options), Error);
+  EXPECT_THROW(quant::calibrate(m, 6, test::tiny_calibration_input, options), Error);
 }
 
 TEST(CalibrationCache, RoundTripIsExactAndQuantizesIdentically) {

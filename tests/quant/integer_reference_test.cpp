@@ -14,34 +14,13 @@
 #include "quant/calibration.h"
 #include "quant/model_quantizer.h"
 #include "runtime/integer_reference_backend.h"
-#include "unit/tiny_darknet.h"
+#include "tiny_quantized.h"
 
 namespace {
 
 using namespace mpdet;
-
-model::Model tiny_float_model() {
-  return import::import_darknet_from_memory(test::kTinyCfg, test::tiny_weights(), {"cat", "dog"},
-                                            "tiny");
-}
-
-void random_input(std::size_t i, std::vector<float>& tensor) {
-  std::mt19937 rng(static_cast<unsigned>(100 + i));
-  std::uniform_real_distribution<float> dist(0, 1);
-  for (float& v : tensor) v = dist(rng);
-}
-
-model::Model quantize_tiny(quant::WeightMethod method, int bits, double budget,
-                           bool first_last_8bit = false) {
-  const model::Model m = tiny_float_model();
-  const quant::CalibrationData data = quant::calibrate(m, 6, random_input, {});
-  quant::QuantizeOptions options;
-  options.method = method;
-  options.weight_bits = bits;
-  options.budget = budget;
-  options.first_last_8bit = first_last_8bit;
-  return quant::quantize_model(m, data, options);
-}
+using test::quantize_tiny;
+using test::tiny_float_model;
 
 double real_of(std::uint8_t code, ops::QuantParams q) {
   return double(q.scale) * (int(code) - q.zero_point);
@@ -150,7 +129,7 @@ void expect_matches_float_simulation(const model::Model& q) {
       [&](int layer, std::span<const std::uint8_t> c) { codes[layer].assign(c.begin(), c.end()); });
   std::vector<float> input(q.input_shape().elements());
   for (std::size_t image = 0; image < 3; ++image) {
-    random_input(50 + image, input);
+    test::tiny_calibration_input(50 + image, input);
     backend.run(input);
     std::size_t compared = 0, off_by_one = 0;
     for (int i = 1; i < static_cast<int>(q.layers.size()); ++i) {
@@ -200,7 +179,7 @@ TEST(IntegerReference, QuantizedModelRoundTripsThroughTheFile) {
   const model::Model back = model::deserialize_model(model::serialize_model(q));
   ASSERT_TRUE(back.quantized);
   std::vector<float> input(q.input_shape().elements());
-  random_input(7, input);
+  test::tiny_calibration_input(7, input);
   runtime::IntegerReferenceBackend a(q), b(back);
   a.run(input);
   b.run(input);

@@ -12,13 +12,14 @@
 #include "quant/model_quantizer.h"
 #include "runtime/integer_reference_backend.h"
 #include "test_data.h"
-#include "unit/tiny_darknet.h"
+#include "tiny_quantized.h"
 #include "vulkan/vulkan_backend.h"
 
 namespace {
 
 using namespace mpdet;
 using model::LayerKind;
+using test::quantize_tiny;
 
 bool vulkan_available(std::string* why) {
   try {
@@ -231,22 +232,6 @@ TEST(VulkanOps, ConcatAndAddRequantize) {
   }
 }
 
-model::Model quantize_tiny(quant::WeightMethod method, int bits, double budget) {
-  const model::Model f = import::import_darknet_from_memory(test::kTinyCfg, test::tiny_weights(),
-                                                            {"cat", "dog"}, "tiny");
-  auto fill = [](std::size_t i, std::vector<float>& t) {
-    std::mt19937 rng(static_cast<unsigned>(100 + i));
-    std::uniform_real_distribution<float> dist(0, 1);
-    for (float& v : t) v = dist(rng);
-  };
-  const quant::CalibrationData data = quant::calibrate(f, 6, fill, {});
-  quant::QuantizeOptions options;
-  options.method = method;
-  options.weight_bits = bits;
-  options.budget = budget;
-  return quant::quantize_model(f, data, options);
-}
-
 TEST(VulkanBackend, WholeTinyModelsMatchIntegerReference) {
   REQUIRE_VULKAN();
   std::mt19937 rng(17);
@@ -346,9 +331,7 @@ TEST(VulkanBackend, ValidationLayerStaysQuiet) {
 
 TEST(VulkanBackend, ClearErrors) {
   REQUIRE_VULKAN();
-  const model::Model f = import::import_darknet_from_memory(test::kTinyCfg, test::tiny_weights(),
-                                                            {"cat", "dog"}, "tiny");
-  EXPECT_THROW(vulkan::create_vulkan_backend(f), Error);
+  EXPECT_THROW(vulkan::create_vulkan_backend(test::tiny_float_model()), Error);
   const model::Model q = quantize_tiny(quant::WeightMethod::Naive, 4, 1.0);
   vulkan::DeviceOptions options;
   options.device_index = 99;
