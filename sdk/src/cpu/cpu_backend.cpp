@@ -11,6 +11,7 @@
 #include "mpdet/error.h"
 #include "ops/integer_reference_ops.h"
 #include "runtime/memory_plan.h"
+#include "runtime/requantization.h"
 
 namespace mpdet::cpu {
 
@@ -87,24 +88,18 @@ CpuBackend::CpuBackend(const model::Model& model, int threads, Isa isa)
   if (!model.quantized) throw Error("the cpu backend needs a quantized model");
   if (!isa_supported(isa)) throw Error(std::string("this CPU lacks ") + to_string(isa));
   for (std::size_t elements : plan_.buffer_floats) buffers_.emplace_back(elements);
-  requant_.resize(model.layers.size());
+  requant_ = runtime::plan_requantization(model);
   convs_.resize(model.layers.size());
   vector_elementwise_.resize(model.layers.size());
   for (std::size_t i = 1; i < model.layers.size(); ++i) {
     const model::Layer& l = model.layers[i];
-    std::vector<ops::QuantParams> inputs;
-    for (int in : l.inputs) inputs.push_back(model.layers[in].output_quant);
     if (l.kind == LayerKind::Conv2d) {
       const auto& wq = l.weight_quant;
-      const auto& weights = model.tensors[wq.weights].codes;
-      const ops::Requantization rq =
-          ops::conv_requantization(model.tensors[wq.scales].data, weights, wq.points,
-                                   model.tensors[l.bias_tensor].data, inputs[0], l.output_quant);
-      convs_[i] = std::make_unique<PackedConv>(model.layers[l.inputs[0]].output, inputs[0], l.conv,
-                                               weights.data(), wq.points, rq, l.activation,
-                                               l.output, l.output_quant, isa);
+      const model::Layer& in = model.layers[l.inputs[0]];
+      convs_[i] = std::make_unique<PackedConv>(
+          in.output, in.output_quant, l.conv, model.tensors[wq.weights].codes.data(), wq.points,
+          requant_[i], l.activation, l.output, l.output_quant, isa);
     } else if (l.kind == LayerKind::Add || l.kind == LayerKind::Concat) {
-      requant_[i] = ops::elementwise_requantization(inputs, l.output_quant);
       vector_elementwise_[i] =
           (isa == Isa::Avx512Vnni || isa == Isa::NeonV8 || isa == Isa::NeonDotprod) &&
           std::all_of(requant_[i].multipliers.begin(), requant_[i].multipliers.end(),

@@ -4,6 +4,7 @@
 
 #include "mpdet/error.h"
 #include "ops/integer_reference_ops.h"
+#include "runtime/requantization.h"
 
 namespace mpdet::runtime {
 
@@ -14,20 +15,7 @@ IntegerReferenceBackend::IntegerReferenceBackend(const model::Model& model)
     : model_(model), plan_(plan_memory(model)) {
   if (!model.quantized) throw Error("the integer backend needs a quantized model");
   for (std::size_t elements : plan_.buffer_floats) buffers_.emplace_back(elements);
-  requant_.resize(model.layers.size());
-  for (std::size_t i = 1; i < model.layers.size(); ++i) {
-    const model::Layer& l = model.layers[i];
-    std::vector<ops::QuantParams> inputs;
-    for (int in : l.inputs) inputs.push_back(model.layers[in].output_quant);
-    if (l.kind == LayerKind::Conv2d) {
-      const auto& wq = l.weight_quant;
-      requant_[i] = ops::conv_requantization(
-          model.tensors[wq.scales].data, model.tensors[wq.weights].codes, wq.points,
-          model.tensors[l.bias_tensor].data, inputs[0], l.output_quant);
-    } else if (l.kind == LayerKind::Add || l.kind == LayerKind::Concat) {
-      requant_[i] = ops::elementwise_requantization(inputs, l.output_quant);
-    }
-  }
+  requant_ = plan_requantization(model);
   head_codes_.resize(model.layers.size());
   for (int out : model.outputs) {
     outputs_.emplace_back(model.layers[out].output.elements());

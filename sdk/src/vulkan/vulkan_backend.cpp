@@ -8,6 +8,7 @@
 #include "mpdet/error.h"
 #include "ops/integer_reference_ops.h"
 #include "runtime/memory_plan.h"
+#include "runtime/requantization.h"
 #include "vulkan/shaders_spirv.h"
 
 namespace mpdet::vulkan {
@@ -164,7 +165,7 @@ class VulkanBackend final : public runtime::Backend {
   Buffer& upload(const void* data, std::size_t bytes);
   Buffer& device_buffer(std::size_t bytes);
   const Pipeline& pipeline(Shader s);
-  void add_conv(int index);
+  void add_conv(int index, const ops::Requantization& r);
   void record();
   void prepare(VkDescriptorPool pool, Dispatch& dispatch);
   // A command buffer for one frame: staging -> device copy, `first` (layer 0: the input
@@ -222,6 +223,7 @@ VulkanBackend::VulkanBackend(const model::Model& model, const DeviceOptions& opt
     input_floats_ = &device_buffer(input_bytes);
     dummy_ = &device_buffer(4);
 
+    const std::vector<ops::Requantization> requant = runtime::plan_requantization(model);
     dispatches_.resize(model.layers.size());
     head_buffers_.assign(model.layers.size(), nullptr);
     for (int out : model.outputs)
@@ -251,7 +253,7 @@ VulkanBackend::VulkanBackend(const model::Model& model, const DeviceOptions& opt
         case LayerKind::Input:
           throw Error("model has a second input layer");
         case LayerKind::Conv2d:
-          add_conv(static_cast<int>(i));
+          add_conv(static_cast<int>(i), requant[i]);
           break;
         case LayerKind::MaxPool: {
           const auto& s = in_layer(0).output;
@@ -273,26 +275,23 @@ VulkanBackend::VulkanBackend(const model::Model& model, const DeviceOptions& opt
           break;
         }
         case LayerKind::Concat: {
-          std::vector<ops::QuantParams> qs;
-          for (std::size_t k = 0; k < l.inputs.size(); ++k) qs.push_back(in_layer(k).output_quant);
-          const ops::Requantization r = ops::elementwise_requantization(qs, l.output_quant);
+          const ops::Requantization& r = requant[i];
           std::int32_t offset = 0;
           for (std::size_t k = 0; k < l.inputs.size(); ++k) {
             const auto n = static_cast<std::int32_t>(in_layer(k).output.elements());
-            dispatches_[i].push_back(
-                {Shader::Requantize,
-                 {in_buffer(k), out},
-                 bytes_of(RequantizePush{r.multipliers[k], n, offset, qs[k].zero_point,
-                                         l.output_quant.zero_point, r.shift}),
-                 static_cast<std::uint32_t>(n)});
+            dispatches_[i].push_back({Shader::Requantize,
+                                      {in_buffer(k), out},
+                                      bytes_of(RequantizePush{r.multipliers[k], n, offset,
+                                                              in_layer(k).output_quant.zero_point,
+                                                              l.output_quant.zero_point, r.shift}),
+                                      static_cast<std::uint32_t>(n)});
             offset += n;
           }
           break;
         }
         case LayerKind::Add: {
           const ops::QuantParams a = in_layer(0).output_quant, b = in_layer(1).output_quant;
-          const std::array<ops::QuantParams, 2> qs{a, b};
-          const ops::Requantization r = ops::elementwise_requantization(qs, l.output_quant);
+          const ops::Requantization& r = requant[i];
           dispatches_[i].push_back(
               {Shader::Add,
                {in_buffer(0), in_buffer(1), out},
@@ -368,14 +367,11 @@ Buffer& VulkanBackend::upload(const void* data, std::size_t bytes) {
 
 // Packs b-bit codes (32 / b per word, every virtual channel row word-aligned) and the epilogue
 // table [multipliers | biases | first virtual channel per output channel].
-void VulkanBackend::add_conv(int index) {
+void VulkanBackend::add_conv(int index, const ops::Requantization& r) {
   const model::Layer& l = model_.layers[index];
   const model::Layer& in = model_.layers[l.inputs[0]];
   const auto& wq = l.weight_quant;
   const model::Tensor& weights = model_.tensors[wq.weights];
-  const ops::Requantization r =
-      ops::conv_requantization(model_.tensors[wq.scales].data, weights.codes, wq.points,
-                               model_.tensors[l.bias_tensor].data, in.output_quant, l.output_quant);
   const int bits = wq.weight_bits;
   const int per_word = 32 / bits;
   const int virtual_channels = wq.virtual_channels();
