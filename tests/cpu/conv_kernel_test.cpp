@@ -179,6 +179,36 @@ TEST(CpuConvKernels, Depthwise) {
           }
 }
 
+// Small planes (the flattened fused depthwise kernel, blocks of sixteen outputs crossing rows)
+// and the sizes around its limits: 1×1 to 7×7 kernels, both strides, every point count.
+TEST(CpuConvKernels, DepthwiseSmallPlanes) {
+  unsigned seed = 250;
+  for (int kernel : {1, 3, 5, 7})
+    for (int stride : {1, 2})
+      for (auto [h, w] : {std::pair{10, 10}, {5, 5}, {20, 20}, {40, 40}, {3, 17}, {11, 6}, {2, 1}})
+        for (int points : {1, 4}) {
+          ConvCase c;
+          c.in_c = 19, c.groups = 19, c.out_c = 19 * (1 + seed % 2);
+          c.height = h, c.width = w, c.kernel = kernel, c.stride = stride;
+          c.bits = kBits[seed % 4];
+          c.max_points = points;
+          c.activation = kActivations[seed % 3];
+          c.head = seed % 5 == 0;
+          check_case(c, seed++);
+        }
+#ifdef MPDET_CPU_X86
+  if (cpu::isa_supported(Isa::Avx512Vnni) && cpu::avx512vbmi_supported()) {
+    std::mt19937 rng(1);
+    ConvCase c;
+    c.in_c = c.groups = c.out_c = 8, c.height = c.width = 10, c.kernel = 3;
+    const Layer l = make_layer(c, rng);
+    const cpu::PackedConv conv(l.in, l.in_q, l.p, l.weights.data(), l.points, l.requant,
+                               c.activation, l.out, l.out_q, Isa::Avx512Vnni);
+    EXPECT_EQ(conv.kernel_name(), "dwconv3x3s1_u8s8_16x_flat_avx512vbmi");
+  }
+#endif
+}
+
 TEST(CpuConvKernels, Grouped) {
   unsigned seed = 300;
   for (int groups : {2, 4})
@@ -352,6 +382,12 @@ TEST(CpuConvKernels, EpilogueExtremes) {
       std::fill(got.begin(), got.end(), 77);
       mpdet::cpu::epilogue_avx512(e, 0, acc.data(), n, n, got.data(), nullptr);
       ASSERT_EQ(got, want) << "codes only, round " << round;
+      // The same constants prepared once (as a packed layer does).
+      mpdet::cpu::PackedConv::Epilogue prepared = e;
+      mpdet::cpu::prepare_epilogue_avx512(prepared);
+      std::fill(got.begin(), got.end(), 77);
+      mpdet::cpu::epilogue_avx512(prepared, 0, acc.data(), n, n, got.data(), nullptr);
+      ASSERT_EQ(got, want) << "prepared, round " << round;
     }
 #endif
 #ifdef MPDET_CPU_ARM
@@ -417,6 +453,73 @@ TEST(CpuConvKernels, EpilogueUnsaturatedRange) {
     if (mpdet::cpu::isa_supported(Isa::Avx512Vnni)) {
       mpdet::cpu::epilogue_avx512(e, 0, acc.data(), n, n, got.data(), nullptr);
       ASSERT_EQ(got, want) << "round " << round << " shift " << e.shift;
+      mpdet::cpu::PackedConv::Epilogue prepared = e;
+      mpdet::cpu::prepare_epilogue_avx512(prepared);
+      std::fill(got.begin(), got.end(), 77);
+      mpdet::cpu::epilogue_avx512(prepared, 0, acc.data(), n, n, got.data(), nullptr);
+      ASSERT_EQ(got, want) << "prepared, round " << round << " shift " << e.shift;
+    }
+#endif
+#ifdef MPDET_CPU_ARM
+    mpdet::cpu::epilogue_neon(e, 0, acc.data(), n, n, got.data(), nullptr);
+    ASSERT_EQ(got, want) << "neon, round " << round << " shift " << e.shift;
+#endif
+  }
+}
+
+// Shifts below 33 with multipliers too large to pre-scale (|M| >= 2^(S − 2)): the vector
+// epilogue scales the products instead (x86 "shifted" mode); t within a few hundred codes of 0.
+TEST(CpuConvKernels, EpilogueLargeMultipliersSmallShift) {
+  std::mt19937_64 rng(9);
+  for (int round = 0; round < 3000; ++round) {
+    mpdet::cpu::PackedConv::Epilogue e;
+    const int nv = 1 + static_cast<int>(rng() % 4), n = 1 + static_cast<int>(rng() % 50);
+    e.first_virtual = {0, nv};
+    e.shift = 1 + static_cast<int>(rng() % 32);
+    e.activation = kActivations[rng() % 3];
+    e.out_zero_point = static_cast<int>(rng() % 256);
+    const std::int64_t unit = std::int64_t{1} << e.shift;
+    e.bias = {static_cast<std::int64_t>(rng() % 600) * unit - 300 * unit +
+              static_cast<std::int64_t>(rng() % static_cast<std::uint64_t>(unit))};
+    std::vector<std::int32_t> acc(static_cast<std::size_t>(nv) * n);
+    for (int j = 0; j < nv; ++j) {
+      const std::int64_t m =
+          (std::int64_t{1} << 30) + static_cast<std::int64_t>(rng() % (1u << 30));
+      e.multipliers.push_back(rng() % 2 ? m : -m);
+      e.zero_sums.push_back(static_cast<std::int32_t>(rng() % 200) - 100);
+      const std::int64_t range = std::max<std::int64_t>(2, (std::int64_t{400} << e.shift) / m);
+      for (int i = 0; i < n; ++i)
+        acc[j * n + i] = static_cast<std::int32_t>(static_cast<std::int64_t>(rng() % (2 * range)) -
+                                                   range + e.zero_sums[j]);
+    }
+    e.t_bound = std::abs(static_cast<double>(e.bias[0]));
+    for (int j = 0; j < nv; ++j) {
+      std::int64_t max_acc = 0;
+      for (int i = 0; i < n; ++i)
+        max_acc = std::max<std::int64_t>(max_acc,
+                                         std::abs(std::int64_t{acc[j * n + i]} - e.zero_sums[j]));
+      e.t_bound += static_cast<double>(max_acc) * std::abs(static_cast<double>(e.multipliers[j]));
+    }
+    std::vector<std::uint8_t> want(n), got(n, 77);
+    for (int i = 0; i < n; ++i) {
+      std::int64_t t = e.bias[0];
+      for (int j = 0; j < nv; ++j)
+        t += std::int64_t{acc[j * n + i] - e.zero_sums[j]} * e.multipliers[j];
+      t = ops::activate_fixed(t, e.activation);
+      want[i] = ops::saturate_u8(e.out_zero_point + ops::round_shift(t, e.shift));
+    }
+    std::vector<std::uint8_t> scalar(n);
+    mpdet::cpu::epilogue_scalar(e, 0, acc.data(), n, n, scalar.data(), nullptr);
+    ASSERT_EQ(scalar, want) << "round " << round;
+#ifdef MPDET_CPU_X86
+    if (mpdet::cpu::isa_supported(Isa::Avx512Vnni)) {
+      mpdet::cpu::epilogue_avx512(e, 0, acc.data(), n, n, got.data(), nullptr);
+      ASSERT_EQ(got, want) << "round " << round << " shift " << e.shift;
+      mpdet::cpu::PackedConv::Epilogue prepared = e;
+      mpdet::cpu::prepare_epilogue_avx512(prepared);
+      std::fill(got.begin(), got.end(), 77);
+      mpdet::cpu::epilogue_avx512(prepared, 0, acc.data(), n, n, got.data(), nullptr);
+      ASSERT_EQ(got, want) << "prepared, round " << round << " shift " << e.shift;
     }
 #endif
 #ifdef MPDET_CPU_ARM

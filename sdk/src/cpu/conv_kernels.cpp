@@ -176,6 +176,28 @@ PackedConv::PackedConv(const ops::Shape& in, ops::QuantParams in_q, const ops::C
                                           (std::uint32_t{byte} << (8 * (kx % 4))));
           }
     }
+    // Small planes whose rows leave vector lanes idle run flattened when every block of
+    // sixteen outputs (crossing rows) finds all its taps of a kernel row within 64 bytes.
+    const int pitch = in.width + 2 * p.pad, out_plane = out.height * out.width;
+    const int flat_blocks = (out_plane + 15) / 16;
+    bool flat =
+        dw_fused_ && p.kernel % 2 == 1 && flat_blocks < out.height * ((out.width + 15) / 16);
+    for (int b = 0; b < flat_blocks && flat; ++b) {
+      const auto offset = [&](int i) {
+        const int o = std::min(16 * b + i, out_plane - 1);
+        return (o / out.width) * p.stride * pitch + (o % out.width) * p.stride;
+      };
+      dw_base_.push_back(offset(0));
+      for (int g = 0; g < taps; ++g)
+        for (int i = 0; i < 16; ++i)
+          for (int t = 0; t < 4; ++t) {
+            const int index = offset(i) - offset(0) + 4 * g + t;
+            flat = flat && index < 64;
+            dw_gather_.push_back(static_cast<std::uint8_t>(index & 63));
+          }
+    }
+    if (!flat) dw_gather_.clear(), dw_base_.clear();
+    if (isa == Isa::Avx512Vnni) prepare_epilogue_avx512(epi_);
 #endif
     return;
   }
@@ -219,6 +241,7 @@ PackedConv::PackedConv(const ops::Shape& in, ops::QuantParams in_q, const ops::C
         dw_packed_[v * rows + r] = static_cast<std::int32_t>(word);
       }
   }
+  if (isa == Isa::Avx512Vnni) prepare_epilogue_avx512(epi_);
 #endif
   k4_ = (k_ + 3) / 4;
   rows_per_group_ = 0;
@@ -254,7 +277,7 @@ std::string PackedConv::kernel_name() const {
     const bool vector_stride = p_.stride == 1 || p_.stride == 2;
     std::string name = "dwconv" + std::to_string(p_.kernel) + "x" + std::to_string(p_.kernel) +
                        "s" + std::to_string(p_.stride) + "_u8s8_";
-    if (dw_fused_) return name + "16x_avx512vbmi";
+    if (dw_fused_) return name + (dw_base_.empty() ? "16x_avx512vbmi" : "16x_flat_avx512vbmi");
     if (isa_ == Isa::Avx512Vnni && vector_stride) return name + "32x_avx512";
     if (isa_ == Isa::Avx2 && vector_stride) return name + "16x_avx2";
     if (isa_ == Isa::NeonV8 || isa_ == Isa::NeonDotprod) return name + "16x_neon";
@@ -306,6 +329,7 @@ void epilogue(Isa isa, const PackedConv::Epilogue& e, int oc, const std::int32_t
 struct PackGeometry {
   const std::uint8_t* input;  // first channel of the group
   int channels, in_h, in_w, out_w, kernel, stride, pad, zero_point, k, k4, block;
+  bool avx512 = false;  // x86: the 1×1 interleave in VEX code (no SSE/AVX-512 mixing)
 };
 
 // Packs output pixels [p0, p0 + valid) of one group as [k4][block][4]: element (k, j) is the
@@ -315,12 +339,20 @@ void pack_block(const PackGeometry& g, int p0, int valid, std::uint8_t* b) {
   const std::size_t kstride = static_cast<std::size_t>(g.block) * 4;
   int k_done = 0;
 #if defined(__SSE2__)
-  // 1×1, stride 1: interleave four channel rows, 16 pixels at a time.
-  if (g.kernel == 1 && g.stride == 1 && g.pad == 0 && valid == g.block && g.block % 16 == 0) {
+  // 1×1, stride 1: interleave four channel rows, 16 pixels at a time (the pixels past a partial
+  // block's last sixteen one at a time, those past the plane as the zero point).
+  if (g.kernel == 1 && g.stride == 1 && g.pad == 0 && g.block % 16 == 0) {
+    const int full = valid / 16 * 16;
+    const auto zp = static_cast<std::uint8_t>(g.zero_point);
     for (; k_done + 4 <= g.k; k_done += 4) {
       const std::uint8_t* r = g.input + k_done * in_plane + p0;
       std::uint8_t* dst = b + (k_done / 4) * kstride;
-      for (int j = 0; j < g.block; j += 16) {
+      for (int j = full; j < g.block; ++j)
+        for (int q = 0; q < 4; ++q) dst[j * 4 + q] = j < valid ? r[q * in_plane + j] : zp;
+#ifdef MPDET_CPU_X86
+      if (g.avx512) continue;
+#endif
+      for (int j = 0; j < full; j += 16) {
         const __m128i c0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(r + j));
         const __m128i c1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(r + in_plane + j));
         const __m128i c2 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(r + 2 * in_plane + j));
@@ -334,8 +366,12 @@ void pack_block(const PackGeometry& g, int p0, int valid, std::uint8_t* b) {
         _mm_storeu_si128(d + 3, _mm_unpackhi_epi16(hi01, hi23));
       }
     }
+#ifdef MPDET_CPU_X86
+    if (g.avx512) interleave4_u8_avx512(g.input + p0, in_plane, k_done / 4, full, b, kstride);
+#endif
   }
 #endif
+  if (k_done == g.k4 * 4) return;
   // Top-left input position of every pixel, computed once per block rather than per tap.
   int top[64], left[64];
   for (int j = 0, oy = p0 / g.out_w, ox = p0 % g.out_w; j < g.block; ++j) {
@@ -377,10 +413,10 @@ void PackedConv::run_gemm(const std::uint8_t* input, std::uint8_t* output, std::
   const std::size_t row_bytes = static_cast<std::size_t>(k4_) * 4;
   // A task is a panel of `sub` consecutive blocks: every block is packed and multiplied into
   // its columns of acc ([rows][sub·block]), then the epilogue runs once per output channel over
-  // the whole panel (its set-up amortised over up to 256 pixels). Panels stay small enough for
+  // the whole panel (its set-up amortised over up to 512 pixels). Panels stay small enough for
   // acc to live in L1/L2 and numerous enough to feed every thread.
   const int acc_row_bytes = padded_rows_ * block_ * 4;
-  int sub = std::clamp(65536 / std::max(acc_row_bytes, 1), 1, 256 / block_);
+  int sub = std::clamp(131072 / std::max(acc_row_bytes, 1), 1, 512 / block_);
   if (pool.size() > 1) sub = std::max(1, std::min(sub, p_.groups * blocks / (4 * pool.size())));
   const int panels = (blocks + sub - 1) / sub;
   const int panel_width = sub * block_;
@@ -401,7 +437,8 @@ void PackedConv::run_gemm(const std::uint8_t* input, std::uint8_t* output, std::
                                 in_zero_point_,
                                 k_,
                                 k4_,
-                                block_};
+                                block_,
+                                isa_ == Isa::Avx512Vnni};
     const int v_begin = epi_.first_virtual[g * out_per_group];
     const int rows = epi_.first_virtual[(g + 1) * out_per_group] - v_begin;
     const std::int8_t* a = packed_.data() + static_cast<std::size_t>(g) * padded_rows_ * row_bytes;
@@ -508,6 +545,14 @@ void PackedConv::run_depthwise(const std::uint8_t* input, std::uint8_t* output, 
     if (!dw_fused_) std::memset(plane + tail, zp, plane_bytes + slack - tail);
     const std::size_t offset = static_cast<std::size_t>(oc) * out_plane;
 #ifdef MPDET_CPU_X86
+    if (dw_fused_ && !head && !dw_base_.empty()) {
+      const int taps = (p_.kernel + 3) / 4;
+      dwconv_flat_u8s8_16x_avx512vbmi(
+          plane, pitch, p_.kernel,
+          dw_packed_.data() + static_cast<std::size_t>(epi_.first_virtual[oc]) * p_.kernel * taps,
+          dw_gather_.data(), dw_base_.data(), epi_, oc, out_plane, output + offset);
+      return;
+    }
     if (dw_fused_ && !head) {
       const int taps = (p_.kernel + 3) / 4;
       dwconv_u8s8_16x_avx512vbmi(

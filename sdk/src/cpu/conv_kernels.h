@@ -8,7 +8,7 @@
 //    interleave for 1×1) into [K/4][block][4] bytes, the layout of the 4-way byte dot products
 //    (vpdpbusd, vpmaddubsw). Padding taps are packed as the input zero point, so every tap is
 //    Σ w·x and the zero point comes out once per virtual channel: acc = Σ w·x − z_x·Σ w.
-//    A task is a panel of up to 256 pixels (several blocks): the microkernels write their
+//    A task is a panel of up to 512 pixels (several blocks): the microkernels write their
 //    columns of one [rows][panel] accumulator (c_stride = panel width), then the epilogue runs
 //    once per output channel over the panel.
 //  - depthwise (one input channel per group): over a zero-point-padded copy of the input plane;
@@ -76,6 +76,14 @@ class PackedConv {
     // An upper bound of |t| over the layer (exact accumulator bounds 255·Σ|w|), or < 0 when
     // unknown; lets the x86 epilogue pre-scale t by 2^(33 − S) for small shifts.
     double t_bound = -1;
+    // x86 AVX-512: every output channel's epilogue constants, built once at packing by
+    // prepare_epilogue_avx512 (opaque 64-byte lines, prepared_lines per channel); when empty the
+    // kernels build them per call.
+    struct alignas(64) Line {
+      std::int64_t v[8];
+    };
+    std::vector<Line> prepared;
+    std::size_t prepared_lines = 0;
   };
 
  private:
@@ -101,6 +109,9 @@ class PackedConv {
   // x86 fused depthwise (AVX-512 VBMI): weights as [V][k][ceil(k/4)] dwords of four taps.
   bool dw_fused_ = false;
   std::vector<std::int32_t> dw_packed_;
+  // Its flattened form for small planes (dwconv_flat_u8s8_16x_avx512vbmi), empty when unused.
+  std::vector<std::uint8_t> dw_gather_;
+  std::vector<std::int32_t> dw_base_;
   // x86 direct dense convolution for few input channels (AVX-512 VBMI), weights as above.
   bool direct_ = false;
   void run_direct(const std::uint8_t* input, std::uint8_t* output, ThreadPool& pool) const;
@@ -115,6 +126,8 @@ void epilogue_scalar(const PackedConv::Epilogue& e, int oc, const std::int32_t* 
 #ifdef MPDET_CPU_X86
 void epilogue_avx512(const PackedConv::Epilogue& e, int oc, const std::int32_t* acc,
                      std::size_t acc_stride, int n, std::uint8_t* out, std::int32_t* head);
+// Fills e.prepared (needs AVX-512 as epilogue_avx512); the other fields must be final.
+void prepare_epilogue_avx512(PackedConv::Epilogue& e);
 // Eight exact floor(t / 10) (the leaky slope), exposed for tests.
 void floor_div10_avx512(const std::int64_t* t, std::int64_t* q);
 
@@ -156,6 +169,11 @@ void gemm_u8s8_4x16c4_split_avx2(int k4, const std::int8_t* a, const std::int8_t
                                  std::size_t c_stride);
 void gemm_u8s8_8x32c4_avx512vnni(int k4, const std::int8_t* a, std::size_t a_stride,
                                  const std::uint8_t* b, std::int32_t* c, std::size_t c_stride);
+// The GEMM's 1×1 packing for AVX-512 layers: for each of `groups` groups of four channel rows
+// (in_plane bytes apart, from `input`), pixels [0, n) (n a multiple of 16) interleaved into
+// b + group·kstride as [n][4].
+void interleave4_u8_avx512(const std::uint8_t* input, std::size_t in_plane, int groups, int n,
+                           std::uint8_t* b, std::size_t kstride);
 #endif
 #ifdef MPDET_CPU_ARM
 // NEON GEMMs compute c[m][j] = Σ_k a[m][k] · (b[k][j] − 128) (see kernel_activation_offset).
@@ -203,6 +221,13 @@ void conv_direct_u8s8_16x_avx512vbmi(const std::uint8_t* planes, std::size_t pla
 void dwconv_u8s8_16x_avx512vbmi(const std::uint8_t* plane, int pitch, int stride, int kernel,
                                 const std::int32_t* w, const PackedConv::Epilogue& e, int oc,
                                 int out_h, int out_w, std::uint8_t* out);
+// The same over the flattened output plane (small planes whose rows waste lanes; kernel 1, 3, 5
+// or 7): block b of sixteen outputs reads kernel row ky at plane + base[b] + ky·pitch and gathers
+// group g of its taps with the 64 byte indices at gather + (b·ceil(kernel/4) + g)·64.
+void dwconv_flat_u8s8_16x_avx512vbmi(const std::uint8_t* plane, int pitch, int kernel,
+                                     const std::int32_t* w, const std::uint8_t* gather,
+                                     const std::int32_t* base, const PackedConv::Epilogue& e,
+                                     int oc, int out_plane, std::uint8_t* out);
 #endif
 #ifdef MPDET_CPU_ARM
 // Σ w·(plane − 128) (see kernel_activation_offset), every stride (vectors for 1 and 2).
