@@ -79,6 +79,7 @@ class Reader {
  private:
   void take(void* out, std::size_t n) {
     if (n > bytes_.size() - offset_) fail();
+    if (n == 0) return;  // an empty array has no storage to copy into (memcpy needs non-null)
     std::memcpy(out, bytes_.data() + offset_, n);
     offset_ += n;
   }
