@@ -401,6 +401,52 @@ TEST(CpuConvKernels, EpilogueExtremes) {
   }
 }
 
+// The exact bound of |t| over these accumulators, which allows the pre-scaled (shift < 33) path.
+void set_exact_t_bound(mpdet::cpu::PackedConv::Epilogue& e, const std::vector<std::int32_t>& acc,
+                       int n, int nv) {
+  e.t_bound = std::abs(static_cast<double>(e.bias[0]));
+  for (int j = 0; j < nv; ++j) {
+    std::int64_t max_acc = 0;
+    for (int i = 0; i < n; ++i)
+      max_acc =
+          std::max<std::int64_t>(max_acc, std::abs(std::int64_t{acc[j * n + i]} - e.zero_sums[j]));
+    e.t_bound += static_cast<double>(max_acc) * std::abs(static_cast<double>(e.multipliers[j]));
+  }
+}
+
+// Output channel 0 over n pixels of nv virtual channels: the scalar epilogue and every vector
+// epilogue this CPU runs (AVX-512 with and without prepared constants; NEON) against the contract.
+void expect_epilogues_match_reference(const mpdet::cpu::PackedConv::Epilogue& e,
+                                      const std::vector<std::int32_t>& acc, int n, int nv,
+                                      int round) {
+  std::vector<std::uint8_t> want(n), got(n, 77);
+  for (int i = 0; i < n; ++i) {
+    std::int64_t t = e.bias[0];
+    for (int j = 0; j < nv; ++j)
+      t += std::int64_t{acc[j * n + i] - e.zero_sums[j]} * e.multipliers[j];
+    t = ops::activate_fixed(t, e.activation);
+    want[i] = ops::saturate_u8(e.out_zero_point + ops::round_shift(t, e.shift));
+  }
+  std::vector<std::uint8_t> scalar(n);
+  mpdet::cpu::epilogue_scalar(e, 0, acc.data(), n, n, scalar.data(), nullptr);
+  ASSERT_EQ(scalar, want) << "round " << round;
+#ifdef MPDET_CPU_X86
+  if (mpdet::cpu::isa_supported(Isa::Avx512Vnni)) {
+    mpdet::cpu::epilogue_avx512(e, 0, acc.data(), n, n, got.data(), nullptr);
+    ASSERT_EQ(got, want) << "round " << round << " shift " << e.shift;
+    mpdet::cpu::PackedConv::Epilogue prepared = e;
+    mpdet::cpu::prepare_epilogue_avx512(prepared);
+    std::fill(got.begin(), got.end(), 77);
+    mpdet::cpu::epilogue_avx512(prepared, 0, acc.data(), n, n, got.data(), nullptr);
+    ASSERT_EQ(got, want) << "prepared, round " << round << " shift " << e.shift;
+  }
+#endif
+#ifdef MPDET_CPU_ARM
+  mpdet::cpu::epilogue_neon(e, 0, acc.data(), n, n, got.data(), nullptr);
+  ASSERT_EQ(got, want) << "neon, round " << round << " shift " << e.shift;
+#endif
+}
+
 // The code-only epilogue where it is not saturated: t within a few hundred codes of zero (every
 // shift, leaky's floor on both sides of multiples of ten), 1..6 points, every tail length.
 TEST(CpuConvKernels, EpilogueUnsaturatedRange) {
@@ -428,42 +474,9 @@ TEST(CpuConvKernels, EpilogueUnsaturatedRange) {
         acc[j * n + i] = static_cast<std::int32_t>(rng() % (2 * range)) - range;
     }
     // Half the rounds give the exact bound of |t|, which allows the pre-scaled (shift < 33) path.
-    if (round % 2 == 0) {
-      e.t_bound = std::abs(static_cast<double>(e.bias[0]));
-      for (int j = 0; j < nv; ++j) {
-        std::int64_t max_acc = 0;
-        for (int i = 0; i < n; ++i)
-          max_acc = std::max<std::int64_t>(max_acc,
-                                           std::abs(std::int64_t{acc[j * n + i]} - e.zero_sums[j]));
-        e.t_bound += static_cast<double>(max_acc) * std::abs(static_cast<double>(e.multipliers[j]));
-      }
-    }
-    std::vector<std::uint8_t> want(n), got(n, 77);
-    for (int i = 0; i < n; ++i) {
-      std::int64_t t = e.bias[0];
-      for (int j = 0; j < nv; ++j)
-        t += std::int64_t{acc[j * n + i] - e.zero_sums[j]} * e.multipliers[j];
-      t = ops::activate_fixed(t, e.activation);
-      want[i] = ops::saturate_u8(e.out_zero_point + ops::round_shift(t, e.shift));
-    }
-    std::vector<std::uint8_t> scalar(n);
-    mpdet::cpu::epilogue_scalar(e, 0, acc.data(), n, n, scalar.data(), nullptr);
-    ASSERT_EQ(scalar, want) << "round " << round;
-#ifdef MPDET_CPU_X86
-    if (mpdet::cpu::isa_supported(Isa::Avx512Vnni)) {
-      mpdet::cpu::epilogue_avx512(e, 0, acc.data(), n, n, got.data(), nullptr);
-      ASSERT_EQ(got, want) << "round " << round << " shift " << e.shift;
-      mpdet::cpu::PackedConv::Epilogue prepared = e;
-      mpdet::cpu::prepare_epilogue_avx512(prepared);
-      std::fill(got.begin(), got.end(), 77);
-      mpdet::cpu::epilogue_avx512(prepared, 0, acc.data(), n, n, got.data(), nullptr);
-      ASSERT_EQ(got, want) << "prepared, round " << round << " shift " << e.shift;
-    }
-#endif
-#ifdef MPDET_CPU_ARM
-    mpdet::cpu::epilogue_neon(e, 0, acc.data(), n, n, got.data(), nullptr);
-    ASSERT_EQ(got, want) << "neon, round " << round << " shift " << e.shift;
-#endif
+    if (round % 2 == 0) set_exact_t_bound(e, acc, n, nv);
+    expect_epilogues_match_reference(e, acc, n, nv, round);
+    if (HasFatalFailure()) return;
   }
 }
 
@@ -492,40 +505,9 @@ TEST(CpuConvKernels, EpilogueLargeMultipliersSmallShift) {
         acc[j * n + i] = static_cast<std::int32_t>(static_cast<std::int64_t>(rng() % (2 * range)) -
                                                    range + e.zero_sums[j]);
     }
-    e.t_bound = std::abs(static_cast<double>(e.bias[0]));
-    for (int j = 0; j < nv; ++j) {
-      std::int64_t max_acc = 0;
-      for (int i = 0; i < n; ++i)
-        max_acc = std::max<std::int64_t>(max_acc,
-                                         std::abs(std::int64_t{acc[j * n + i]} - e.zero_sums[j]));
-      e.t_bound += static_cast<double>(max_acc) * std::abs(static_cast<double>(e.multipliers[j]));
-    }
-    std::vector<std::uint8_t> want(n), got(n, 77);
-    for (int i = 0; i < n; ++i) {
-      std::int64_t t = e.bias[0];
-      for (int j = 0; j < nv; ++j)
-        t += std::int64_t{acc[j * n + i] - e.zero_sums[j]} * e.multipliers[j];
-      t = ops::activate_fixed(t, e.activation);
-      want[i] = ops::saturate_u8(e.out_zero_point + ops::round_shift(t, e.shift));
-    }
-    std::vector<std::uint8_t> scalar(n);
-    mpdet::cpu::epilogue_scalar(e, 0, acc.data(), n, n, scalar.data(), nullptr);
-    ASSERT_EQ(scalar, want) << "round " << round;
-#ifdef MPDET_CPU_X86
-    if (mpdet::cpu::isa_supported(Isa::Avx512Vnni)) {
-      mpdet::cpu::epilogue_avx512(e, 0, acc.data(), n, n, got.data(), nullptr);
-      ASSERT_EQ(got, want) << "round " << round << " shift " << e.shift;
-      mpdet::cpu::PackedConv::Epilogue prepared = e;
-      mpdet::cpu::prepare_epilogue_avx512(prepared);
-      std::fill(got.begin(), got.end(), 77);
-      mpdet::cpu::epilogue_avx512(prepared, 0, acc.data(), n, n, got.data(), nullptr);
-      ASSERT_EQ(got, want) << "prepared, round " << round << " shift " << e.shift;
-    }
-#endif
-#ifdef MPDET_CPU_ARM
-    mpdet::cpu::epilogue_neon(e, 0, acc.data(), n, n, got.data(), nullptr);
-    ASSERT_EQ(got, want) << "neon, round " << round << " shift " << e.shift;
-#endif
+    set_exact_t_bound(e, acc, n, nv);
+    expect_epilogues_match_reference(e, acc, n, nv, round);
+    if (HasFatalFailure()) return;
   }
 }
 
