@@ -11,6 +11,8 @@
 
 #if defined(__SSE2__)
 #include <emmintrin.h>
+
+#include "cpu/interleave4_sse2.h"
 #endif
 #ifdef MPDET_CPU_ARM
 #include <asm/hwcap.h>
@@ -353,17 +355,7 @@ void pack_block(const PackGeometry& g, int p0, int valid, std::uint8_t* b) {
       if (g.avx512) continue;
 #endif
       for (int j = 0; j < full; j += 16) {
-        const __m128i c0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(r + j));
-        const __m128i c1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(r + in_plane + j));
-        const __m128i c2 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(r + 2 * in_plane + j));
-        const __m128i c3 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(r + 3 * in_plane + j));
-        const __m128i lo01 = _mm_unpacklo_epi8(c0, c1), hi01 = _mm_unpackhi_epi8(c0, c1);
-        const __m128i lo23 = _mm_unpacklo_epi8(c2, c3), hi23 = _mm_unpackhi_epi8(c2, c3);
-        __m128i* d = reinterpret_cast<__m128i*>(dst + j * 4);
-        _mm_storeu_si128(d + 0, _mm_unpacklo_epi16(lo01, lo23));
-        _mm_storeu_si128(d + 1, _mm_unpackhi_epi16(lo01, lo23));
-        _mm_storeu_si128(d + 2, _mm_unpacklo_epi16(hi01, hi23));
-        _mm_storeu_si128(d + 3, _mm_unpackhi_epi16(hi01, hi23));
+        interleave4_16_sse2(r + j, in_plane, dst + j * 4);
       }
     }
 #ifdef MPDET_CPU_X86

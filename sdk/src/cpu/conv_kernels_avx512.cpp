@@ -1,6 +1,7 @@
 // AVX-512 kernels (F, BW, DQ, VL, VNNI), compiled per function for that ISA and called only
 // when the running CPU has all of it.
 #include "cpu/conv_kernels.h"
+#include "cpu/interleave4_sse2.h"
 
 #ifdef MPDET_CPU_X86
 // GCC 12's AVX-512 headers start intrinsics from _mm512_undefined_*(), which -O3 reports as
@@ -93,17 +94,7 @@ MPDET_AVX512 void interleave4_u8_avx512(const std::uint8_t* input, std::size_t i
     const std::uint8_t* r = input + static_cast<std::size_t>(4 * k) * in_plane;
     std::uint8_t* dst = b + k * kstride;
     for (int j = 0; j < n; j += 16) {
-      const __m128i c0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(r + j));
-      const __m128i c1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(r + in_plane + j));
-      const __m128i c2 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(r + 2 * in_plane + j));
-      const __m128i c3 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(r + 3 * in_plane + j));
-      const __m128i lo01 = _mm_unpacklo_epi8(c0, c1), hi01 = _mm_unpackhi_epi8(c0, c1);
-      const __m128i lo23 = _mm_unpacklo_epi8(c2, c3), hi23 = _mm_unpackhi_epi8(c2, c3);
-      __m128i* d = reinterpret_cast<__m128i*>(dst + j * 4);
-      _mm_storeu_si128(d + 0, _mm_unpacklo_epi16(lo01, lo23));
-      _mm_storeu_si128(d + 1, _mm_unpackhi_epi16(lo01, lo23));
-      _mm_storeu_si128(d + 2, _mm_unpacklo_epi16(hi01, hi23));
-      _mm_storeu_si128(d + 3, _mm_unpackhi_epi16(hi01, hi23));
+      interleave4_16_sse2(r + j, in_plane, dst + j * 4);
     }
   }
 }

@@ -228,7 +228,12 @@ Point best_point(std::span<const float> r, int bits) {
   return best;
 }
 
-std::vector<Point> quantize_multipoint(std::span<const float> w, int bits, int points) {
+namespace {
+
+// The greedy construction shared by both metrics: each point is `best(residual)`, the best single
+// point for what the earlier points left over.
+template <typename BestPoint>
+std::vector<Point> greedy_points(std::span<const float> w, int bits, int points, BestPoint best) {
   check_bits(bits);
   if (points < 1)
     throw Error("a channel needs at least one point (got " + std::to_string(points) + ")");
@@ -236,12 +241,19 @@ std::vector<Point> quantize_multipoint(std::span<const float> w, int bits, int p
   std::vector<Point> result;
   result.reserve(points);
   for (int k = 0; k < points; ++k) {
-    Point p = best_point(residual, bits);
+    Point p = best(residual);
     for (std::size_t i = 0; i < residual.size(); ++i)
       residual[i] = residual_after(residual[i], p.scale, p.q[i]);
     result.push_back(std::move(p));
   }
   return result;
+}
+
+}  // namespace
+
+std::vector<Point> quantize_multipoint(std::span<const float> w, int bits, int points) {
+  return greedy_points(w, bits, points,
+                       [&](const std::vector<float>& r) { return best_point(r, bits); });
 }
 
 std::vector<float> reconstruct(const std::vector<Point>& points, std::size_t length) {
@@ -428,19 +440,9 @@ Point best_point_output(std::span<const float> r, int bits, const OutputMetric& 
 
 std::vector<Point> quantize_multipoint_output(std::span<const float> w, int bits, int points,
                                               const OutputMetric& metric) {
-  check_bits(bits);
-  if (points < 1)
-    throw Error("a channel needs at least one point (got " + std::to_string(points) + ")");
-  std::vector<float> residual(w.begin(), w.end());
-  std::vector<Point> result;
-  result.reserve(points);
-  for (int k = 0; k < points; ++k) {
-    Point p = best_point_output(residual, bits, metric);
-    for (std::size_t i = 0; i < residual.size(); ++i)
-      residual[i] = residual_after(residual[i], p.scale, p.q[i]);
-    result.push_back(std::move(p));
-  }
-  return result;
+  return greedy_points(w, bits, points, [&](const std::vector<float>& r) {
+    return best_point_output(r, bits, metric);
+  });
 }
 
 std::vector<int> allocate_points(const std::vector<ChannelCandidate>& candidates,
