@@ -40,7 +40,11 @@ void validate(const ImageView& image, const PreprocessSpec& spec) {
     throw Error("preprocess: image size " + std::to_string(image.width) + "x" +
                 std::to_string(image.height) + " is empty");
   }
-  const std::size_t row_bytes = static_cast<std::size_t>(image.width) * image.channels();
+  if (image.format != PixelFormat::BGR && image.format != PixelFormat::RGB)
+    throw Error("preprocess: only BGR and RGB images are supported so far");
+  if (image.rotation != Rotation::Deg0 || image.mirror || image.roi)
+    throw Error("preprocess: rotation, mirror and region of interest are not supported so far");
+  const std::size_t row_bytes = static_cast<std::size_t>(image.width) * image.bytes_per_pixel();
   if (image.stride() < row_bytes) {
     throw Error("preprocess: image row stride " + std::to_string(image.stride()) +
                 " bytes is smaller than one row of " + std::to_string(image.width) +

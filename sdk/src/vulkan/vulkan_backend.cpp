@@ -650,6 +650,10 @@ bool VulkanBackend::run_image(const ImageView& image, const vision::PreprocessSp
   const ops::Shape& in = model_.input_shape();
   if (in.channels != 3 || in.width != spec.width || in.height != spec.height)
     throw Error("preprocessing size does not match the model input");
+  // The device path reads unrotated interleaved BGR/RGB; other frames go through the CPU pass.
+  const bool interleaved_rgb = image.format == PixelFormat::BGR || image.format == PixelFormat::RGB;
+  if (!interleaved_rgb || image.rotation != Rotation::Deg0 || image.mirror || image.roi)
+    return false;
   prepare_image_path(image, spec, plan);
   // Rows are packed as they are copied, so any row stride works.
   auto* dst = static_cast<std::uint8_t*>(image_path_.staging->mapped());
